@@ -1,0 +1,179 @@
+"""The ``flowsim`` command: thin subcommands over the Python API.
+
+Only this module prints or exits. A `FlowsimError` becomes one line on stderr and
+exit status 2; argparse usage errors also exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from flowsim import __version__
+from flowsim.errors import FlowsimError, RunError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2**63-1, got {value}")
+    return value
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--replications", "-n", type=_positive_int, help="default: the scenario's")
+    p.add_argument("--seed", type=_seed, help="default: the scenario's")
+    p.add_argument("--workers", "-j", type=_positive_int, help="processes (default: all cores)")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+        help="override a scenario field, e.g. demand.choice.hours_weight=0.2 (repeatable)",
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``flowsim run``."""
+    from flowsim.plotting import daily_metric_figure, figure_bytes
+    from flowsim.runner import run
+    from flowsim.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario, args.overrides)
+    out = Path(args.out) if args.out else Path("results") / scenario.name
+    _check_writable(out)
+    result = run(
+        scenario, replications=args.replications, seed=args.seed, workers=args.workers,
+        trace=args.trace, progress=not args.quiet,
+    )
+    figures = {}
+    if not args.no_plot:
+        fig = daily_metric_figure(result, "entries")
+        figures = {"daily_entries.png": figure_bytes(fig, "png"), "daily_entries.svg": figure_bytes(fig, "svg")}
+    result.write(out, figures)
+    _print_summary(result, out)
+    return 0
+
+
+def _print_summary(result, out: Path) -> None:
+    daily = result.daily
+    totals = (
+        daily[(daily["checkpoint"] == "all") & (daily["metric"] == "entries")]
+        .groupby("country")["mean"].sum().sort_values(ascending=False)
+    )
+    meta = result.metadata
+    print(
+        f"{meta.scenario}: {meta.replications} replications, seed {meta.seed}, "
+        f"{meta.wall_seconds:.1f} s, {meta.events_per_second:,.0f} events/s"
+    )
+    print("mean entries over the horizon:")
+    for country, value in totals.items():
+        print(f"  {country:<12} {value:>12,.0f}")
+    print(f"results written to {out}")
+
+
+def _check_writable(out: Path) -> None:
+    parent = out.resolve().parent
+    while not parent.exists():
+        parent = parent.parent
+    import os
+
+    if not os.access(parent, os.W_OK):
+        raise RunError("cannot write results (permission denied)", file=str(out))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """``flowsim check``: validate scenario files without running them."""
+    from flowsim.scenario import load_scenario
+
+    for path in args.scenarios:
+        scenario = load_scenario(path, args.overrides)
+        print(
+            f"{path}: ok ({scenario.name}: {len(scenario.checkpoints)} checkpoints, "
+            f"{len(scenario.demand.origins)} origins, {len(scenario.policies)} policies)"
+        )
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """``flowsim schema``: print or write the JSON Schema of scenario files."""
+    from flowsim.atomic import atomic_write_text
+    from flowsim.scenario import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if args.out:
+        atomic_write_text(Path(args.out), text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    """``flowsim resolve``: print a scenario after extends, overrides and parameters."""
+    from flowsim.scenario import dump_resolved, load_scenario
+
+    sys.stdout.write(dump_resolved(load_scenario(args.scenario, args.overrides)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="flowsim", description="Simulate border-crossing queues and policy counterfactuals."
+    )
+    parser.add_argument("--version", action="version", version=f"flowsim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run a scenario and write its results")
+    p.add_argument("scenario", help="scenario YAML file")
+    _add_run_options(p)
+    p.add_argument("--out", "-o", help="result folder (default: results/<scenario name>)")
+    p.add_argument("--trace", action="store_true", help="also write one row per party outcome")
+    p.add_argument("--no-plot", action="store_true", help="skip the figure")
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("check", help="validate scenario files without running them")
+    p.add_argument("scenarios", nargs="+")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    p.set_defaults(handler=cmd_check)
+
+    p = sub.add_parser("resolve", help="print a scenario after extends, overrides and parameters")
+    p.add_argument("scenario")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    p.set_defaults(handler=cmd_resolve)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of scenario files")
+    p.add_argument("--out", "-o", help="write to this file instead of stdout")
+    p.set_defaults(handler=cmd_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``flowsim`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except FlowsimError as err:
+        print(f"flowsim: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("flowsim: interrupted; no results were written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

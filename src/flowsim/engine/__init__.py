@@ -1,0 +1,1 @@
+"""The SimPy border-queue engine: checkpoints, choice, and the hook API for policies."""

@@ -1,0 +1,153 @@
+"""Border choice: a multinomial logit over (checkpoint, mode) alternatives.
+
+Utility = country attractiveness + the class's mode constant
+          - hours_weight * (travel hours + expected wait hours at the last update).
+An alternative is open to a party if its lanes for the mode exist and the destination
+admits the party's documents. Informed parties also know the policies in force: they
+avoid checkpoints that are closed or whose rules would stop them, and are deterred
+from screened ones with the rules' probability. Choice weights are recomputed at each
+information update, for every (origin, class, informed, profile) at once.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from flowsim.demand import PartyBatch, class_shares
+
+if TYPE_CHECKING:
+    from flowsim.engine.model import Model
+    from flowsim.engine.traveller import Party
+    from flowsim.streams import Buffered
+
+NO_CHOICE = -1
+
+
+class Chooser:
+    """Cached choice probabilities and the sampling of choices."""
+
+    def __init__(self, model: Model, retry: Buffered) -> None:
+        s = model.scenario
+        self.model = model
+        self._retry = retry
+        self.alt_site: list[int] = []
+        self.alt_mode: list[str] = []
+        for site in model.sites:
+            for mode in site.exit:
+                self.alt_site.append(site.index)
+                self.alt_mode.append(mode)
+        self.alt_site_array = np.array(self.alt_site)
+        n_profiles = 1 << len(model.attribute_names)
+        profiles = np.arange(n_profiles)
+        countries = s.countries
+        self._docs_ok = np.ones((n_profiles, len(self.alt_site)), dtype=bool)
+        for a, site_index in enumerate(self.alt_site):
+            mask = 0
+            for name in countries[model.sites[site_index].country].requires:
+                mask |= 1 << model.attribute_names.index(name)
+            self._docs_ok[:, a] = (profiles & mask) == mask
+        self._hours_weight = s.demand.choice.hours_weight
+        self.rows: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = []
+        for origin_name, origin in s.demand.origins.items():
+            shares = class_shares(s, origin_name)
+            per_class = []
+            for klass_name, klass in s.demand.classes.items():
+                idx, base, travel = [], [], []
+                if shares[klass_name] > 0:
+                    for a, (site_index, mode) in enumerate(zip(self.alt_site, self.alt_mode, strict=True)):
+                        site = model.sites[site_index]
+                        if mode in klass.modes and site.id in origin.travel_hours:
+                            hours = origin.travel_hours[site.id]
+                            idx.append(a)
+                            travel.append(hours)
+                            base.append(
+                                countries[site.country].attractiveness
+                                + klass.modes[mode]
+                                - self._hours_weight * hours
+                            )
+                per_class.append((np.array(idx, dtype=np.int64), np.array(base), np.array(travel)))
+            self.rows.append(per_class)
+        self._weights: list[list[np.ndarray]] = []
+        self._known_version = -1
+        self._blocked = np.zeros_like(self._docs_ok)
+        self._deterred = np.zeros(self._docs_ok.shape)
+
+    def travel_minutes(self, origin: int, site: int) -> float:
+        """Travel time from an origin to a checkpoint."""
+        return 60.0 * self.model.scenario.demand.origins[self.model.origin_names[origin]].travel_hours[
+            self.model.sites[site].id
+        ]
+
+    def refresh(self) -> None:
+        """Recompute all choice weights from the current queues and known policies."""
+        model = self.model
+        if model.rules_version != self._known_version:
+            self._update_known()
+        wait_hours = np.empty(len(self.alt_site))
+        usable = np.empty(len(self.alt_site), dtype=bool)
+        for a, (site_index, mode) in enumerate(zip(self.alt_site, self.alt_mode, strict=True)):
+            site = model.sites[site_index]
+            exit_stage, entry_stage = site.exit[mode], site.entry[mode]
+            usable[a] = exit_stage.capacity > 0 and entry_stage.capacity > 0
+            wait = exit_stage.expected_wait_minutes() + entry_stage.expected_wait_minutes()
+            wait_hours[a] = wait / 60.0 if usable[a] else 0.0
+        uninformed_ok = self._docs_ok & usable
+        informed_ok = uninformed_ok & ~self._blocked
+        self._weights = []
+        for per_class in self.rows:
+            out = []
+            for idx, base, _ in per_class:
+                if idx.size == 0:
+                    out.append(np.zeros((2, uninformed_ok.shape[0], 0)))
+                    continue
+                utility = base - self._hours_weight * wait_hours[idx]
+                w = np.exp(utility - utility.max())
+                out.append(np.stack([uninformed_ok[:, idx] * w, informed_ok[:, idx] * w]))
+            self._weights.append(out)
+
+    def _update_known(self) -> None:
+        n_profiles = self._docs_ok.shape[0]
+        for a, (site_index, mode) in enumerate(zip(self.alt_site, self.alt_mode, strict=True)):
+            site = self.model.sites[site_index]
+            closed = site.closures > 0
+            for p in range(n_profiles):
+                self._blocked[p, a] = closed or any(r.blocks(p, mode) for r in site.rules)
+                keep = 1.0
+                for r in site.rules:
+                    keep *= 1.0 - r.deterrence(p)
+                self._deterred[p, a] = 1.0 - keep
+        self._known_version = self.model.rules_version
+
+    def choose(self, origin: int, klass: int, batch: PartyBatch) -> np.ndarray:
+        """Alternative index chosen by each party of a batch (`NO_CHOICE` if none is open)."""
+        n = batch.times.size
+        weights = self._weights[origin][klass]
+        if n == 0 or weights.shape[2] == 0:
+            return np.full(n, NO_CHOICE)
+        rows = weights[batch.informed.astype(np.int64), batch.profiles]
+        cdf = np.cumsum(rows, axis=1)
+        total = cdf[:, -1]
+        local = (cdf <= (batch.choice_u * total)[:, None]).sum(axis=1)
+        local = np.minimum(local, cdf.shape[1] - 1)
+        chosen = np.where(total > 0, self.rows[origin][klass][0][local], NO_CHOICE)
+        return chosen
+
+    def deterrence(self, profile: int, alt: int) -> float:
+        """Probability that an informed party with `profile` is deterred from `alt`."""
+        return float(self._deterred[profile, alt])
+
+    def rechoose(self, party: Party, exclude: list[int]) -> int:
+        """Choose again without the checkpoints in `exclude`; `NO_CHOICE` if none is left."""
+        idx = self.rows[party.origin][party.klass][0]
+        if idx.size == 0:
+            return NO_CHOICE
+        w = self._weights[party.origin][party.klass][int(party.informed), party.profile].copy()
+        w[np.isin(self.alt_site_array[idx], exclude)] = 0.0
+        total = w.sum()
+        if total <= 0.0:
+            return NO_CHOICE
+        cdf = np.cumsum(w)
+        local = min(int(np.searchsorted(cdf, self._retry() * total, side="right")), idx.size - 1)
+        return int(idx[local])

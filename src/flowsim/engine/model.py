@@ -1,0 +1,342 @@
+"""Building and running one replication: the SimPy environment, the sites, demand, choice.
+
+The `Model` is the hook API that policies use: `at` schedules a call at a datetime,
+`site`/`sites_of` give checkpoints (with `add_rule`, `close`, `reopen` and their
+stages' `set_capacity`), `attribute_index` and `uniform` give what rules need.
+The engine never names a policy type.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+from simpy.events import NORMAL, URGENT
+
+from flowsim.demand import PartySource, expected_parties
+from flowsim.distributions import continuous
+from flowsim.engine.checkpoint import Site, Stage
+from flowsim.engine.choice import NO_CHOICE, Chooser
+from flowsim.engine.traveller import DONE, TRAVELLING, WAITING, Party
+from flowsim.monitor import STOCK_METRICS, Monitor
+from flowsim.scenario.schema import Scenario, Targets
+from flowsim.streams import Buffered, Streams
+from flowsim.timebase import Clock, local_time_of_day_minutes, zone
+
+
+class _Call(simpy.events.Event):
+    """An event that calls `fn` at a time, before (urgent) or with ordinary events.
+
+    Built like `simpy.Timeout`, which can only be scheduled with normal priority.
+    """
+
+    def __init__(self, env: simpy.Environment, delay: float, fn: Callable[[], None], urgent: bool) -> None:
+        self.env = env
+        self.callbacks = [lambda _event: fn()]
+        self._value = None
+        self._ok = True
+        env.schedule(self, URGENT if urgent else NORMAL, delay)
+
+
+@dataclass(frozen=True, slots=True)
+class StageStats:
+    """Totals of one stage over a replication, for queueing-law checks."""
+
+    checkpoint: str
+    mode: str
+    stage: str
+    joined_queue: int
+    served: int
+    wait_minutes_served: float
+    reneged: int
+    wait_minutes_reneged: float
+    wait_minutes_still_waiting: float
+    queue_area: float
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregates:
+    """Everything one replication produces (arrays indexed by site, origin, hour)."""
+
+    flows: np.ndarray  #: [flow metric, site, hour] persons
+    wait_person_hours: np.ndarray  #: [site, hour]
+    stocks: np.ndarray  #: [stock metric, site, hour boundary]
+    origin_flows: np.ndarray  #: [origin metric, origin, hour]
+    still_at_site: np.ndarray  #: [site] persons queued or in service at the end
+    in_transit: int  #: persons on their way to a checkpoint at the end
+    stage_stats: list[StageStats]
+    events: int
+    trace: list[tuple] | None
+
+
+class Model:
+    """One replication of a scenario."""
+
+    def __init__(self, scenario: Scenario, seed: int, replication: int, trace: bool = False) -> None:
+        self.scenario = scenario
+        self.clock = Clock(scenario.horizon.start, scenario.horizon.end)
+        self.horizon = self.clock.horizon_minutes
+        self.env = simpy.Environment()
+        self.streams = Streams(seed, replication)
+        self.attribute_names = list(scenario.attributes)
+        self.origin_names = list(scenario.demand.origins)
+        self.class_names = list(scenario.demand.classes)
+        self.monitor = Monitor(len(scenario.checkpoints), len(self.origin_names), self.clock.n_hours, trace)
+        self.rules_version = 0
+        self.sites: list[Site] = []
+        self._site_by_id: dict[str, Site] = {}
+        self._build_sites()
+        self._divert_share = scenario.demand.choice.divert_share
+        self._divert = self.streams.uniform("divert")
+        self._retry = self.streams.uniform("choice/retry")
+        self.chooser = Chooser(self, self._retry)
+        self._sources = [
+            [PartySource(scenario, o, k, self.streams) for k in self.class_names] for o in self.origin_names
+        ]
+        self._block_minutes = scenario.demand.choice.information_update_minutes
+        self._expected = expected_parties(scenario, self.clock, self._block_minutes)
+        self._in_transit: dict[int, Party] = {}
+        self._schedule_opening_hours()
+        self._call(0.0, self._block, urgent=False)
+        self._call(0.0, self._snapshot, urgent=False)
+
+    # --- building -------------------------------------------------------------------
+
+    def _build_sites(self) -> None:
+        reneging = self.scenario.demand.choice.patience_hours is not None
+        for index, (cid, spec) in enumerate(self.scenario.checkpoints.items()):
+            site = Site(index, cid, spec.country, self.env, self.monitor, self._leave)
+            site.changed = self._rules_changed
+            for mode, mode_spec in spec.modes.items():
+                stages = []
+                for name, stage_spec in (("exit", mode_spec.exit), ("entry", mode_spec.entry)):
+                    dist = continuous(stage_spec.service_minutes)
+                    rng = self.streams.generator(f"service/{cid}/{mode}/{name}")
+                    is_exit = name == "exit"
+                    stages.append(
+                        Stage(
+                            self.env,
+                            site,
+                            lanes=stage_spec.lanes,
+                            service=Buffered(dist.sampler(rng)),
+                            mean_minutes=dist.mean,
+                            is_exit=is_exit,
+                            on_done=site.exit_done if is_exit else site.entry_done,
+                            on_renege=site.reneged if is_exit and reneging else None,
+                        )
+                    )
+                site.add_mode(mode, stages[0], stages[1], mode_spec.queue_space_m)
+            self.sites.append(site)
+            self._site_by_id[cid] = site
+
+    def _schedule_opening_hours(self) -> None:
+        for site, spec in zip(self.sites, self.scenario.checkpoints.values(), strict=True):
+            if spec.opening_hours is None:
+                continue
+            windows = [(_hhmm(w.open), _hhmm(w.close)) for w in spec.opening_hours]
+
+            def open_at(t: float, tz: str = spec.timezone, windows: list = windows) -> bool:
+                local = local_time_of_day_minutes(self.clock, tz, t)
+                return any(
+                    (o <= local < c) if o < c else (local >= o or local < c) for o, c in windows
+                )
+
+            boundaries = sorted({t for t in self._local_boundaries(spec.timezone, windows) if 0 < t < self.horizon})
+            state = open_at(0.0)
+            site.scheduled_open = state
+            for stage in (*site.exit.values(), *site.entry.values()):
+                stage.open = site.is_open
+            for t in boundaries:
+                new_state = open_at(t)
+                if new_state != state:
+                    self._call(t, lambda s=site, v=new_state: s.set_scheduled_open(v), urgent=True)
+                    state = new_state
+
+    def _local_boundaries(self, timezone: str, windows: list[tuple[float, float]]) -> list[float]:
+        tz = zone(timezone)
+        first = self.clock.start.astimezone(tz).date() - dt.timedelta(days=1)
+        days = int(self.horizon // 1440) + 3
+        out = []
+        for d in range(days):
+            day = first + dt.timedelta(days=d)
+            for o, c in windows:
+                for minutes in (o, c):
+                    local = dt.datetime(day.year, day.month, day.day, tzinfo=tz) + dt.timedelta(minutes=minutes)
+                    out.append(self.clock.minutes(local))
+        return out
+
+    # --- hook API -------------------------------------------------------------------
+
+    def at(self, when: dt.datetime, fn: Callable[[], None]) -> None:
+        """Call `fn` at `when`, before any ordinary event at that time."""
+        self._call(max(0.0, self.clock.minutes(when)), fn, urgent=True)
+
+    def site(self, checkpoint_id: str) -> Site:
+        """The run-time checkpoint with this id."""
+        return self._site_by_id[checkpoint_id]
+
+    def sites_of(self, targets: Targets) -> list[Site]:
+        """Checkpoints named directly or through their country."""
+        wanted = set(targets.checkpoints)
+        return [s for s in self.sites if s.id in wanted or s.country in targets.countries]
+
+    def attribute_index(self, name: str) -> int:
+        """Position of an attribute in `Party.counts` and its bit in `Party.profile`."""
+        return self.attribute_names.index(name)
+
+    def attribute_per_person(self, name: str) -> bool:
+        """True if the attribute is held by single persons rather than whole parties."""
+        return self.scenario.attributes[name].per == "person"
+
+    def uniform(self, name: str) -> Buffered:
+        """A buffered U(0, 1) stream of its own, e.g. ``"policy/finland_ban"``."""
+        return self.streams.uniform(name)
+
+    def _rules_changed(self) -> None:
+        self.rules_version += 1
+
+    # --- the run --------------------------------------------------------------------
+
+    def _call(self, t: float, fn: Callable[[], None], urgent: bool) -> None:
+        _Call(self.env, t - self.env.now, fn, urgent)
+
+    def _block(self) -> None:
+        """Parties setting out in the next block decide where to go, and set off."""
+        now = self.env.now
+        b = int(round(now / self._block_minutes))
+        end = min(now + self._block_minutes, self.horizon)
+        self.chooser.refresh()
+        for o, sources in enumerate(self._sources):
+            for k, source in enumerate(sources):
+                baseline, surge = self._expected[0, o, k, b], self._expected[1, o, k, b]
+                if baseline + surge > 0:
+                    batch = source.draw(baseline, surge, now, end)
+                    if batch.times.size:
+                        self._dispatch(o, k, batch, self.chooser.choose(o, k, batch))
+        if end < self.horizon:
+            self._call(end, self._block, urgent=False)
+
+    def _dispatch(self, origin: int, klass: int, batch, chosen: np.ndarray) -> None:
+        chooser, monitor, env = self.chooser, self.monitor, self.env
+        set_out, stayed = monitor.origins[origin]
+        counts = batch.counts.tolist()
+        for i, (t, size, alt, profile, informed, balk, patience) in enumerate(
+            zip(
+                batch.times.tolist(), batch.sizes.tolist(), chosen.tolist(), batch.profiles.tolist(),
+                batch.informed.tolist(), batch.balk_minutes.tolist(), batch.patience_minutes.tolist(),
+                strict=True,
+            )
+        ):
+            h = monitor.hour(t)
+            set_out[h] += size
+            party = Party(origin, klass, size, counts[i], profile, informed, balk, patience)
+            if alt != NO_CHOICE and informed:
+                while (d := chooser.deterrence(profile, alt)) > 0 and self._retry() < d:
+                    party.tried.append(chooser.alt_site[alt])
+                    alt = chooser.rechoose(party, party.tried)
+                    if alt == NO_CHOICE:
+                        break
+            if alt == NO_CHOICE:
+                stayed[h] += size
+                party.state = DONE
+                continue
+            self._send(party, alt, t)
+
+    def _send(self, party: Party, alt: int, t: float) -> None:
+        site = self.sites[self.chooser.alt_site[alt]]
+        party.mode = self.chooser.alt_mode[alt]
+        party.state = TRAVELLING
+        arrival = t + self.chooser.travel_minutes(party.origin, site.index)
+        self._in_transit[id(party)] = party
+        self.env.timeout(arrival - self.env.now, party).callbacks.append(self._arrive_at(site))
+
+    def _arrive_at(self, site: Site) -> Callable[[simpy.Event], None]:
+        def arrive(event: simpy.Event) -> None:
+            party = event.value
+            del self._in_transit[id(party)]
+            site.arrive(party, self.env.now)
+
+        return arrive
+
+    def _leave(self, party: Party, site: Site, now: float, reason: str) -> None:
+        """A party leaves a checkpoint unserved: it diverts to another border or goes home."""
+        if self._divert() < self._divert_share:
+            party.tried.append(site.index)
+            alt = self.chooser.rechoose(party, party.tried)
+            if alt != NO_CHOICE:
+                site.count("diverted", party, party.size, now)
+                self._send(party, alt, now)
+                return
+        site.count(reason, party, party.size, now)
+        party.state = DONE
+
+    def _snapshot(self) -> None:
+        now = self.env.now
+        self._record_stocks(int(round(now / 60.0)), now)
+        if now + 60.0 < self.horizon:
+            self._call(now + 60.0, self._snapshot, urgent=False)
+
+    def _record_stocks(self, index: int, now: float) -> None:
+        stocks = self.monitor.stocks
+        for site in self.sites:
+            values = site.queue_snapshot(now)
+            for m in range(len(STOCK_METRICS)):
+                stocks[m, site.index, index] = values[m]
+
+    def run(self) -> Aggregates:
+        """Run to the end of the horizon and return the aggregates."""
+        env, horizon = self.env, self.horizon
+        step, peek = env.step, env.peek
+        events = 0
+        while peek() < horizon:
+            step()
+            events += 1
+        self._record_stocks(self.clock.n_hours, horizon)
+        return Aggregates(
+            flows=self.monitor.flows(),
+            wait_person_hours=self.monitor.wait_sums(),
+            stocks=self.monitor.stocks,
+            origin_flows=self.monitor.origin_flows(),
+            still_at_site=np.array([_persons_at(site) for site in self.sites]),
+            in_transit=sum(p.size for p in self._in_transit.values()),
+            stage_stats=[s for site in self.sites for s in _stage_stats(site, horizon)],
+            events=events,
+            trace=self.monitor.trace,
+        )
+
+
+def _persons_at(site: Site) -> int:
+    return sum(
+        stage.waiting_persons + stage.busy_persons
+        for stage in (*site.exit.values(), *site.entry.values())
+    )
+
+
+def _stage_stats(site: Site, horizon: float) -> list[StageStats]:
+    out = []
+    for mode in site.exit:
+        for name, stage in (("exit", site.exit[mode]), ("entry", site.entry[mode])):
+            still = sum(horizon - p.joined for p in stage.queue if p.state == WAITING and p.stage is stage)
+            out.append(
+                StageStats(
+                    checkpoint=site.id,
+                    mode=mode,
+                    stage=name,
+                    joined_queue=stage.joined_queue,
+                    served=stage.served,
+                    wait_minutes_served=stage.wait_total,
+                    reneged=stage.reneged,
+                    wait_minutes_reneged=stage.renege_wait_total,
+                    wait_minutes_still_waiting=still,
+                    queue_area=stage.mean_queue(horizon),
+                )
+            )
+    return out
+
+
+def _hhmm(text: str) -> float:
+    hours, minutes = text.split(":")
+    return int(hours) * 60.0 + int(minutes)

@@ -1,0 +1,32 @@
+"""The party record: persons travelling together in one vehicle (or on foot)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+WAITING = 0
+IN_SERVICE = 1
+DONE = 2
+TRAVELLING = 3
+
+
+@dataclass(slots=True, eq=False)
+class Party:
+    """One travelling party; `counts[i]` persons hold attribute i."""
+
+    origin: int
+    klass: int
+    size: int
+    counts: list[int]
+    profile: int
+    informed: bool
+    balk_minutes: float
+    patience_minutes: float
+    site: int = -1
+    mode: str = ""
+    arrived: float = 0.0  #: when it reached the current checkpoint
+    joined: float = 0.0  #: when it joined the current stage's queue
+    deadline: float = float("inf")  #: when it gives up waiting for exit control
+    state: int = TRAVELLING
+    stage: object = None  #: the stage whose queue it waits in; stale queue entries are skipped
+    tried: list[int] = field(default_factory=list)  #: checkpoints it left for another

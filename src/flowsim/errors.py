@@ -1,0 +1,46 @@
+"""The one exception family of flowsim: every user mistake becomes a one-line message.
+
+A `FlowsimError` carries the file, the field path (or line) and what is wrong; the
+CLI prints ``str(err)`` on one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+
+class FlowsimError(Exception):
+    """A user-facing error: a bad input file, option or result folder."""
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        file: str | None = None,
+        field_path: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.problem = problem
+        self.file = file
+        self.field_path = field_path
+        self.line = line
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        """Render ``file:line: field.path: problem`` on one line."""
+        where = ""
+        if self.file:
+            where = self.file if self.line is None else f"{self.file}:{self.line}"
+        parts = [p for p in (where, self.field_path) if p]
+        message = " ".join(self.problem.split())
+        return ": ".join([*parts, message])
+
+
+class ScenarioError(FlowsimError):
+    """A scenario file (or an override of it) is invalid."""
+
+
+class ObservationError(FlowsimError):
+    """An observations CSV file is invalid or does not match the scenario."""
+
+
+class RunError(FlowsimError):
+    """A run cannot proceed: bad option, unwritable output folder, bad result folder."""

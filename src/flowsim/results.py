@@ -1,0 +1,262 @@
+"""Run results: tidy DataFrames reduced over replications, their metadata, and writing them.
+
+`RunResult.daily` has the columns ``date, country, checkpoint, metric, mean, p05, p50,
+p95``. ``checkpoint == "all"`` rows are country totals. A date is the checkpoint's local
+calendar day; only days the horizon covers completely are listed. Flows are persons;
+``wait_hours`` is the mean time from reaching the checkpoint to being admitted of those
+admitted that day; stocks (``queue_*``) are sampled at the end of the local day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from flowsim.atomic import atomic_dir
+from flowsim.engine.model import Aggregates
+from flowsim.monitor import FLOW_METRICS, ORIGIN_METRICS, STOCK_METRICS
+from flowsim.scenario.loader import dump_resolved
+from flowsim.scenario.schema import Scenario
+from flowsim.timebase import Clock, zone
+
+DAILY_METRICS = (*FLOW_METRICS, "wait_hours", *STOCK_METRICS)
+ALL = "all"
+
+
+@dataclass(frozen=True)
+class RunMetadata:
+    """Provenance of a run."""
+
+    scenario: str
+    seed: int
+    replications: int
+    workers: int
+    version: str
+    git_commit: str
+    wall_seconds: float
+    events: int
+    events_per_second: float
+    created_utc: str
+    python: str
+
+
+@dataclass(frozen=True)
+class HourlyArrays:
+    """Per-replication hourly arrays, indexed like the scenario's checkpoints."""
+
+    checkpoints: tuple[str, ...]
+    countries: tuple[str, ...]
+    hour_start_utc: pd.DatetimeIndex  #: start of each hourly bin
+    flows: np.ndarray  #: [replication, FLOW_METRICS, checkpoint, hour]
+    wait_person_hours: np.ndarray  #: [replication, checkpoint, hour]
+    stocks: np.ndarray  #: [replication, STOCK_METRICS, checkpoint, hour boundary]
+    origin_flows: np.ndarray  #: [replication, ORIGIN_METRICS, origin, hour]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What `flowsim.run` returns."""
+
+    scenario: Scenario
+    metadata: RunMetadata
+    daily: pd.DataFrame
+    by_replication: pd.DataFrame
+    hourly_queue: pd.DataFrame
+    stage_stats: pd.DataFrame
+    conservation: pd.DataFrame
+    hourly: HourlyArrays
+    trace: pd.DataFrame | None = None
+
+    def write(self, out_dir: str | Path, figures: dict[str, bytes] | None = None) -> Path:
+        """Write every table, the resolved scenario and the metadata atomically."""
+        out = Path(out_dir)
+        with atomic_dir(out) as tmp:
+            self.daily.to_csv(tmp / "daily.csv", index=False)
+            self.by_replication.to_csv(tmp / "daily_by_replication.csv", index=False)
+            self.hourly_queue.to_csv(tmp / "hourly_queue.csv", index=False)
+            self.stage_stats.to_csv(tmp / "stage_stats.csv", index=False)
+            self.conservation.to_csv(tmp / "conservation.csv", index=False)
+            np.savez_compressed(
+                tmp / "hourly.npz",
+                checkpoints=np.array(self.hourly.checkpoints),
+                countries=np.array(self.hourly.countries),
+                hour_start_utc=self.hourly.hour_start_utc.astype("int64").to_numpy(),
+                flows=self.hourly.flows,
+                wait_person_hours=self.hourly.wait_person_hours,
+                stocks=self.hourly.stocks,
+                origin_flows=self.hourly.origin_flows,
+            )
+            if self.trace is not None:
+                self.trace.to_csv(tmp / "trace.csv.gz", index=False)
+            (tmp / "scenario.resolved.yaml").write_text(dump_resolved(self.scenario), encoding="utf-8")
+            (tmp / "metadata.json").write_text(json.dumps(asdict(self.metadata), indent=2) + "\n")
+            for name, data in (figures or {}).items():
+                (tmp / name).write_bytes(data)
+        return out
+
+
+def complete_local_days(clock: Clock, timezone: str) -> tuple[np.ndarray, np.ndarray]:
+    """Complete local dates and, for each, the [first, last+1) hourly-bin range."""
+    dates = clock.local_dates(timezone)
+    unique, first = np.unique(dates, return_index=True)
+    bounds = np.append(first, dates.size)
+    tz = zone(timezone)
+    keep_dates, ranges = [], []
+    for i, day in enumerate(unique):
+        d = day.astype(object)
+        midnight = dt.datetime(d.year, d.month, d.day, tzinfo=tz)
+        following = dt.datetime.combine(d + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+        hours_in_day = round((following - midnight).total_seconds() / 3600)
+        if bounds[i + 1] - bounds[i] == hours_in_day and clock.minutes(midnight) >= 0:
+            keep_dates.append(day)
+            ranges.append((bounds[i], bounds[i + 1]))
+    return np.array(keep_dates, dtype="datetime64[D]"), np.array(ranges, dtype=np.int64).reshape(-1, 2)
+
+
+def _site_daily(scenario: Scenario, clock: Clock, h: HourlyArrays) -> pd.DataFrame:
+    """Wide per-replication daily sums for every checkpoint."""
+    frames = []
+    n_rep = h.flows.shape[0]
+    for s, (cid, spec) in enumerate(scenario.checkpoints.items()):
+        dates, ranges = complete_local_days(clock, spec.timezone)
+        if dates.size == 0:
+            continue
+        last = ranges[:, 1] - 1
+        flows = np.stack([h.flows[:, :, s, a:b].sum(axis=2) for a, b in ranges], axis=2)
+        waits = np.stack([h.wait_person_hours[:, s, a:b].sum(axis=1) for a, b in ranges], axis=1)
+        stocks = h.stocks[:, :, s, last + 1]
+        data = {
+            "replication": np.repeat(np.arange(n_rep), dates.size),
+            "date": np.tile(dates, n_rep),
+            "country": spec.country,
+            "checkpoint": cid,
+        }
+        for m, name in enumerate(FLOW_METRICS):
+            data[name] = flows[:, m, :].ravel()
+        data["wait_person_hours"] = waits.ravel()
+        for m, name in enumerate(STOCK_METRICS):
+            data[name] = stocks[:, m, :].ravel()
+        frames.append(pd.DataFrame(data))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _long(wide: pd.DataFrame) -> pd.DataFrame:
+    country = wide.drop(columns="checkpoint").groupby(["replication", "date", "country"], as_index=False).sum()
+    country["checkpoint"] = ALL
+    wide = pd.concat([wide, country], ignore_index=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        wide["wait_hours"] = np.where(wide["entries"] > 0, wide["wait_person_hours"] / wide["entries"], np.nan)
+    long = wide.melt(
+        id_vars=["replication", "date", "country", "checkpoint"],
+        value_vars=list(DAILY_METRICS),
+        var_name="metric",
+    )
+    long["date"] = pd.to_datetime(long["date"]).dt.date
+    return long.sort_values(["date", "country", "checkpoint", "metric", "replication"], ignore_index=True)
+
+
+def summarize(values: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean and the 5th, 50th, 95th percentiles along the last axis (NaN-aware)."""
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            q = np.nanquantile(values, [0.05, 0.5, 0.95], axis=-1)
+            return {"mean": np.nanmean(values, axis=-1), "p05": q[0], "p50": q[1], "p95": q[2]}
+
+
+def _reduce(long: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    wide = long.pivot_table(index=keys, columns="replication", values="value", dropna=False, sort=True)
+    stats = summarize(wide.to_numpy(dtype=float))
+    out = wide.index.to_frame(index=False)
+    for name, column in stats.items():
+        out[name] = column
+    return out
+
+
+def _hourly_queue(scenario: Scenario, h: HourlyArrays, clock: Clock) -> pd.DataFrame:
+    times = pd.DatetimeIndex([*h.hour_start_utc, clock.end.astimezone(dt.UTC)])
+    frames = []
+    for s, (cid, spec) in enumerate(scenario.checkpoints.items()):
+        for m, name in enumerate(STOCK_METRICS):
+            stats = summarize(np.moveaxis(h.stocks[:, m, s, :], 0, -1))
+            frames.append(
+                pd.DataFrame({"time_utc": times, "country": spec.country, "checkpoint": cid, "metric": name, **stats})
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
+def build_result(
+    scenario: Scenario, outputs: list[Aggregates], metadata: RunMetadata, trace: bool = False
+) -> RunResult:
+    """Reduce per-replication aggregates into a `RunResult`."""
+    clock = Clock(scenario.horizon.start, scenario.horizon.end)
+    hourly = HourlyArrays(
+        checkpoints=tuple(scenario.checkpoints),
+        countries=tuple(c.country for c in scenario.checkpoints.values()),
+        hour_start_utc=pd.DatetimeIndex(clock.hour_starts_utc()),
+        flows=np.stack([o.flows for o in outputs]).astype(np.int32),
+        wait_person_hours=np.stack([o.wait_person_hours for o in outputs]),
+        stocks=np.stack([o.stocks for o in outputs]),
+        origin_flows=np.stack([o.origin_flows for o in outputs]).astype(np.int32),
+    )
+    long = _long(_site_daily(scenario, clock, hourly))
+    by_rep = long[["replication", "date", "country", "checkpoint", "metric", "value"]]
+    daily = _reduce(long, ["date", "country", "checkpoint", "metric"])
+    stage_stats = pd.DataFrame(
+        [{"replication": r, **asdict(s)} for r, o in enumerate(outputs) for s in o.stage_stats]
+    )
+    conservation = _conservation(scenario, outputs)
+    trace_df = None
+    if trace:
+        rows = [(r, *t) for r, o in enumerate(outputs) for t in (o.trace or [])]
+        trace_df = pd.DataFrame(
+            rows, columns=["replication", "party", "checkpoint", "mode", "persons", "arrived_minute", "minute", "outcome"]
+        )
+    return RunResult(
+        scenario=scenario,
+        metadata=metadata,
+        daily=daily,
+        by_replication=by_rep,
+        hourly_queue=_hourly_queue(scenario, hourly, clock),
+        stage_stats=stage_stats,
+        conservation=conservation,
+        hourly=hourly,
+        trace=trace_df,
+    )
+
+
+def _conservation(scenario: Scenario, outputs: list[Aggregates]) -> pd.DataFrame:
+    """Per replication and checkpoint: arrivals against outcomes plus those still there."""
+    rows = []
+    outcome_index = [FLOW_METRICS.index(m) for m in FLOW_METRICS if m != "arrivals"]
+    for r, o in enumerate(outputs):
+        totals = o.flows.sum(axis=2)
+        for s, cid in enumerate(scenario.checkpoints):
+            row = {"replication": r, "checkpoint": cid}
+            for m, name in enumerate(FLOW_METRICS):
+                row[name] = int(totals[m, s])
+            row["still_at_checkpoint"] = int(o.still_at_site[s])
+            row["balance"] = row["arrivals"] - int(totals[outcome_index, s].sum()) - row["still_at_checkpoint"]
+            rows.append(row)
+        set_out, stayed_home = (int(v) for v in o.origin_flows.sum(axis=(1, 2)))
+        final = [FLOW_METRICS.index(m) for m in ("entries", "refusals", "turned_back", "balked", "reneged")]
+        rows.append(
+            {
+                "replication": r,
+                "checkpoint": "(all, from origins)",
+                ORIGIN_METRICS[0]: set_out,
+                ORIGIN_METRICS[1]: stayed_home,
+                "still_at_checkpoint": int(o.still_at_site.sum()),
+                "in_transit": int(o.in_transit),
+                "balance": set_out - stayed_home - int(totals[final].sum())
+                - int(o.still_at_site.sum()) - int(o.in_transit),
+            }
+        )
+    return pd.DataFrame(rows)

@@ -1,0 +1,150 @@
+"""Running a scenario: the replication loop, the process pool, progress and provenance.
+
+Replication ``r`` of a run with seed ``s`` draws every random number from streams keyed
+by ``(s, r, name)``, so results do not depend on the number of workers or on which
+worker ran which replication.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, ProcessPoolExecutor
+from pathlib import Path
+
+from tqdm import tqdm
+
+from flowsim import __version__
+from flowsim.engine.model import Aggregates, Model
+from flowsim.errors import RunError
+from flowsim.policies import install_all
+from flowsim.results import RunMetadata, RunResult, build_result
+from flowsim.scenario import Scenario, load_scenario
+
+
+def simulate(scenario: Scenario, seed: int, replication: int, trace: bool = False) -> Aggregates:
+    """Build, install the policies of, and run one replication."""
+    model = Model(scenario, seed, replication, trace=trace)
+    install_all(scenario, model)
+    return model.run()
+
+
+def default_workers() -> int:
+    """The machine's cores available to this process."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def git_commit() -> str:
+    """Commit of the flowsim source tree, with ``+dirty`` for uncommitted changes."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here, capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def map_replications(
+    fn: Callable[..., Aggregates],
+    tasks: list[tuple],
+    workers: int,
+    executor: Executor | None = None,
+    progress: bool = True,
+    label: str = "replications",
+) -> list[Aggregates]:
+    """Run ``fn(*task)`` for every task, in order of the tasks, serially or in a pool."""
+    bar = tqdm(total=len(tasks), desc=label, unit="rep", file=sys.stderr, delay=2.0, disable=not progress)
+    try:
+        if executor is None and workers <= 1:
+            out = []
+            for task in tasks:
+                out.append(fn(*task))
+                bar.update()
+            return out
+        own = executor is None
+        pool = executor or ProcessPoolExecutor(max_workers=workers)
+        try:
+            futures = [pool.submit(fn, *task) for task in tasks]
+            for future in futures:
+                future.add_done_callback(lambda _f: bar.update())
+            return [f.result() for f in futures]
+        finally:
+            if own:
+                pool.shutdown(cancel_futures=True)
+    finally:
+        bar.close()
+
+
+def run(
+    scenario: Scenario | str | Path,
+    *,
+    replications: int | None = None,
+    seed: int | None = None,
+    workers: int | None = None,
+    trace: bool = False,
+    overrides: Iterable[str] = (),
+    progress: bool = True,
+    executor: Executor | None = None,
+) -> RunResult:
+    """Run a scenario and reduce its replications.
+
+    Parameters
+    ----------
+    scenario
+        A `Scenario`, or the path of a scenario YAML file.
+    replications, seed
+        Default to the scenario's own.
+    workers
+        Processes for the replications (default: the machine's cores).
+    trace
+        Keep one row per party outcome (memory grows with the travellers).
+    overrides
+        ``"path.to.field=value"`` strings applied to a scenario file.
+    executor
+        A `concurrent.futures.Executor` to submit replications to instead of a local pool.
+    """
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario, overrides)
+    n = scenario.replications if replications is None else replications
+    s = scenario.seed if seed is None else seed
+    if n < 1:
+        raise RunError("must be at least 1", field_path="--replications")
+    if s < 0:
+        raise RunError("must be non-negative", field_path="--seed")
+    n_workers = min(default_workers() if workers is None else workers, n)
+    if n_workers < 1:
+        raise RunError("must be at least 1", field_path="--workers")
+    started = time.perf_counter()
+    outputs = map_replications(
+        simulate, [(scenario, s, r, trace) for r in range(n)], n_workers, executor, progress
+    )
+    wall = time.perf_counter() - started
+    events = sum(o.events for o in outputs)
+    metadata = RunMetadata(
+        scenario=scenario.name,
+        seed=s,
+        replications=n,
+        workers=n_workers,
+        version=__version__,
+        git_commit=git_commit(),
+        wall_seconds=round(wall, 3),
+        events=events,
+        events_per_second=round(events / wall, 1) if wall > 0 else 0.0,
+        created_utc=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        python=platform.python_version(),
+    )
+    return build_result(scenario, outputs, metadata, trace=trace)
