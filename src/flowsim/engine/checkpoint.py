@@ -245,7 +245,7 @@ class Site:
         self.counters.wait_person_hours[h] += party.size * (now - party.arrived) / 60.0
         if self.monitor.trace is not None:
             self.monitor.trace.append(
-                (id(party), self.id, party.mode, party.size, party.arrived, now, "entries")
+                (party.pid, self.id, party.mode, party.size, party.arrived, now, "entries")
             )
 
     def _apply(self, party: Party, now: float, metric: str) -> bool:
@@ -269,7 +269,7 @@ class Site:
         """Count `persons` of `party` under a flow metric at time `now`."""
         getattr(self.counters, metric)[self.monitor.hour(now)] += persons
         if self.monitor.trace is not None:
-            self.monitor.trace.append((id(party), self.id, party.mode, persons, party.arrived, now, metric))
+            self.monitor.trace.append((party.pid, self.id, party.mode, persons, party.arrived, now, metric))
 
     # --- hook API for policies ------------------------------------------------------
 

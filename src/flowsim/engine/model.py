@@ -99,6 +99,7 @@ class Model:
         self._block_minutes = scenario.demand.choice.information_update_minutes
         self._expected = expected_parties(scenario, self.clock, self._block_minutes)
         self._in_transit: dict[int, Party] = {}
+        self._parties = 0
         self._schedule_opening_hours()
         self._call(0.0, self._block, urgent=False)
         self._call(0.0, self._snapshot, urgent=False)
@@ -232,7 +233,8 @@ class Model:
         ):
             h = monitor.hour(t)
             set_out[h] += size
-            party = Party(origin, klass, size, counts[i], profile, informed, balk, patience)
+            self._parties += 1
+            party = Party(self._parties, origin, klass, size, counts[i], profile, informed, balk, patience)
             if alt != NO_CHOICE and informed:
                 while (d := chooser.deterrence(profile, alt)) > 0 and self._retry() < d:
                     party.tried.append(chooser.alt_site[alt])
@@ -250,13 +252,13 @@ class Model:
         party.mode = self.chooser.alt_mode[alt]
         party.state = TRAVELLING
         arrival = t + self.chooser.travel_minutes(party.origin, site.index)
-        self._in_transit[id(party)] = party
+        self._in_transit[party.pid] = party
         self.env.timeout(arrival - self.env.now, party).callbacks.append(self._arrive_at(site))
 
     def _arrive_at(self, site: Site) -> Callable[[simpy.Event], None]:
         def arrive(event: simpy.Event) -> None:
             party = event.value
-            del self._in_transit[id(party)]
+            del self._in_transit[party.pid]
             site.arrive(party, self.env.now)
 
         return arrive

@@ -14,6 +14,7 @@ TRAVELLING = 3
 class Party:
     """One travelling party; `counts[i]` persons hold attribute i."""
 
+    pid: int  #: serial number within the replication
     origin: int
     klass: int
     size: int
