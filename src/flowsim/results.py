@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -161,14 +162,16 @@ def _long(wide: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarize(values: np.ndarray) -> dict[str, np.ndarray]:
-    """Mean and the 5th, 50th, 95th percentiles along the last axis (NaN-aware)."""
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            q = np.nanquantile(values, [0.05, 0.5, 0.95], axis=-1)
-            return {"mean": np.nanmean(values, axis=-1), "p05": q[0], "p50": q[1], "p95": q[2]}
+    """Mean and the 5th, 50th, 95th percentiles along the last axis, ignoring NaNs."""
+    levels = [0.05, 0.5, 0.95]
+    q = np.quantile(values, levels, axis=-1)
+    gaps = np.isnan(values).any(axis=-1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows stay NaN
+        mean = np.nanmean(values, axis=-1)
+        if gaps.any():
+            q[:, gaps] = np.nanquantile(values[gaps], levels, axis=-1)
+    return {"mean": mean, "p05": q[0], "p50": q[1], "p95": q[2]}
 
 
 def _reduce(long: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

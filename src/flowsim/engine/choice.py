@@ -69,16 +69,16 @@ class Chooser:
                             )
                 per_class.append((np.array(idx, dtype=np.int64), np.array(base), np.array(travel)))
             self.rows.append(per_class)
+        #: travel minutes from each origin to each checkpoint (inf where unreachable)
+        self.travel_minutes = [
+            [60.0 * origin.travel_hours.get(site.id, float("inf")) for site in model.sites]
+            for origin in s.demand.origins.values()
+        ]
         self._weights: list[list[np.ndarray]] = []
         self._known_version = -1
         self._blocked = np.zeros_like(self._docs_ok)
         self._deterred = np.zeros(self._docs_ok.shape)
 
-    def travel_minutes(self, origin: int, site: int) -> float:
-        """Travel time from an origin to a checkpoint."""
-        return 60.0 * self.model.scenario.demand.origins[self.model.origin_names[origin]].travel_hours[
-            self.model.sites[site].id
-        ]
 
     def refresh(self) -> None:
         """Recompute all choice weights from the current queues and known policies."""

@@ -99,6 +99,7 @@ class Model:
         self._block_minutes = scenario.demand.choice.information_update_minutes
         self._expected = expected_parties(scenario, self.clock, self._block_minutes)
         self._in_transit: dict[int, Party] = {}
+        self._arrivals = [self._arrival_callback(site) for site in self.sites]
         self._parties = 0
         self._schedule_opening_hours()
         self._call(0.0, self._block, urgent=False)
@@ -248,14 +249,18 @@ class Model:
             self._send(party, alt, t)
 
     def _send(self, party: Party, alt: int, t: float) -> None:
-        site = self.sites[self.chooser.alt_site[alt]]
-        party.mode = self.chooser.alt_mode[alt]
+        chooser = self.chooser
+        site = self.sites[chooser.alt_site[alt]]
+        party.mode = chooser.alt_mode[alt]
         party.state = TRAVELLING
-        arrival = t + self.chooser.travel_minutes(party.origin, site.index)
+        # A party that reneged is settled lazily (at the latest at the next hourly
+        # snapshot), so its onward journey can start up to an hour late, never early.
+        now = self.env.now
+        arrival = t + chooser.travel_minutes[party.origin][site.index]
         self._in_transit[party.pid] = party
-        self.env.timeout(arrival - self.env.now, party).callbacks.append(self._arrive_at(site))
+        self.env.timeout(arrival - now if arrival > now else 0.0, party).callbacks.append(self._arrivals[site.index])
 
-    def _arrive_at(self, site: Site) -> Callable[[simpy.Event], None]:
+    def _arrival_callback(self, site: Site) -> Callable[[simpy.Event], None]:
         def arrive(event: simpy.Event) -> None:
             party = event.value
             del self._in_transit[party.pid]
