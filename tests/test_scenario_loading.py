@@ -584,6 +584,43 @@ def test_doc_policy_examples_cover_every_type() -> None:
     }
 
 
+def _schema_models() -> list[type]:
+    """Every pydantic model reachable from `Scenario`."""
+    import typing
+
+    from pydantic import BaseModel
+
+    seen: list[type] = []
+
+    def visit(annotation: object) -> None:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if annotation in seen:
+                return
+            seen.append(annotation)
+            for f in annotation.model_fields.values():
+                visit(f.annotation)
+            return
+        for arg in typing.get_args(annotation):
+            visit(arg)
+
+    visit(Scenario)
+    return seen
+
+
+def test_docs_mention_every_schema_field() -> None:
+    if not DOCS.exists():
+        pytest.skip("docs/scenario.md not written yet")
+    text = DOCS.read_text(encoding="utf-8")
+    missing = [
+        f"{model.__name__}.{f.alias or name}"
+        for model in _schema_models()
+        for name, f in model.model_fields.items()
+        if f"`{f.alias or name}`" not in text
+    ]
+    assert missing == []
+    assert len(_schema_models()) >= 25
+
+
 def test_small_fixture_policy_types() -> None:
     s = load_scenario(SMALL)
     assert isinstance(s.policies["north_ban"], EntryBan)

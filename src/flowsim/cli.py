@@ -96,6 +96,85 @@ def _check_writable(out: Path) -> None:
         raise RunError("cannot write results (permission denied)", file=str(out))
 
 
+def _observations(args: argparse.Namespace, scenario):
+    from flowsim.observations import load_observations
+
+    return load_observations(args.observations, scenario)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``flowsim validate``: hold reported figures against a run."""
+    from flowsim.fit import FIT_COLUMNS, summarize_fit, validate
+    from flowsim.plotting import daily_metric_figure, figure_bytes, fit_figure
+    from flowsim.runner import run
+    from flowsim.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario, args.overrides)
+    observations = _observations(args, scenario)
+    out = Path(args.out) if args.out else Path("results") / f"{scenario.name}_validation"
+    _check_writable(out)
+    result = run(scenario, replications=args.replications, seed=args.seed, workers=args.workers, progress=not args.quiet)
+    table = validate(result, observations, args.reporting_error)
+    fit_plot, daily_plot = fit_figure(result, table), daily_metric_figure(result, "entries")
+    result.write(
+        out,
+        figures={"fit.png": figure_bytes(fit_plot), "fit.svg": figure_bytes(fit_plot, "svg"),
+                 "daily_entries.png": figure_bytes(daily_plot)},
+        tables={"fit.csv": table[FIT_COLUMNS + [c for c in table.columns if c not in FIT_COLUMNS]]},
+    )
+    for line in summarize_fit(table).lines():
+        print(line)
+    print(f"results written to {out}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """``flowsim calibrate``: tune the scenario's parameters to the observations."""
+    from flowsim.atomic import atomic_write_bytes, atomic_write_text
+    from flowsim.calibration import calibrate, fitted_yaml
+    from flowsim.fit import FIT_COLUMNS, summarize_fit, validate
+    from flowsim.plotting import figure_bytes, fit_figure
+    from flowsim.runner import default_workers, run
+    from flowsim.scenario import load_scenario
+    from tqdm import tqdm
+
+    scenario = load_scenario(args.scenario, args.overrides)
+    observations = _observations(args, scenario)
+    out = Path(args.out)
+    _check_writable(out / "x")
+    workers = args.workers or default_workers()
+    params = [p.strip() for p in args.params.split(",")] if args.params else None
+    bar = tqdm(desc="evaluations", unit="eval", file=sys.stderr, disable=args.quiet, delay=1.0)
+    try:
+        result = calibrate(
+            args.scenario, observations, params=params, replications=args.replications or 2,
+            seed=args.seed, workers=workers, budget=args.budget, out_dir=out, overrides=args.overrides,
+            reporting_error=args.reporting_error, progress=bar.update,
+        )
+    finally:
+        bar.close()
+    fitted_path = out / "fitted.yaml"
+    command = ["flowsim", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("flowsim") else ["flowsim", "calibrate", args.scenario, "..."]
+    atomic_write_text(fitted_path, fitted_yaml(Path(args.scenario), fitted_path, result, command))
+    atomic_write_text(out / "parameters.csv", result.params.to_csv(index=False))
+    fitted = load_scenario(fitted_path)
+    check = run(fitted, replications=args.validation_replications, seed=args.seed, workers=workers, progress=not args.quiet)
+    table = validate(check, observations, args.reporting_error)
+    fit_plot = fit_figure(check, table)
+    check.write(
+        out / "validation",
+        figures={"fit.png": figure_bytes(fit_plot), "fit.svg": figure_bytes(fit_plot, "svg")},
+        tables={"fit.csv": table[FIT_COLUMNS + [c for c in table.columns if c not in FIT_COLUMNS]]},
+    )
+    atomic_write_text(out / "fit.csv", table[FIT_COLUMNS].to_csv(index=False))
+    atomic_write_bytes(out / "fit.png", figure_bytes(fit_plot))
+    print(result.params[["name", "start", "fitted", "ci_low", "ci_high", "identified"]].to_string(index=False))
+    for line in summarize_fit(table).lines():
+        print(line)
+    print(f"{result.evaluations} evaluations; fitted scenario written to {fitted_path}")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """``flowsim check``: validate scenario files without running them."""
     from flowsim.scenario import load_scenario
@@ -145,6 +224,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trace", action="store_true", help="also write one row per party outcome")
     p.add_argument("--no-plot", action="store_true", help="skip the figure")
     p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("validate", help="hold reported figures against a run of the scenario")
+    p.add_argument("scenario")
+    p.add_argument("--observations", required=True, help="observations CSV (see docs/observations.md)")
+    _add_run_options(p)
+    p.add_argument("--out", "-o", help="result folder (default: results/<scenario name>_validation)")
+    p.add_argument("--reporting-error", type=float, default=0.1, help="log-scale sd of reporting error")
+    p.set_defaults(handler=cmd_validate)
+
+    p = sub.add_parser("calibrate", help="tune the scenario's parameters to reported figures")
+    p.add_argument("scenario")
+    p.add_argument("--observations", required=True)
+    _add_run_options(p)
+    p.add_argument("--out", "-o", required=True, help="folder for the evaluation log and the fitted scenario")
+    p.add_argument("--params", help="comma-separated parameters to tune (default: those with calibrate: true)")
+    p.add_argument("--budget", type=_positive_int, default=80, help="maximum optimizer evaluations")
+    p.add_argument("--validation-replications", type=_positive_int, default=10)
+    p.add_argument("--reporting-error", type=float, default=0.1, help="log-scale sd of reporting error")
+    p.set_defaults(handler=cmd_calibrate)
 
     p = sub.add_parser("check", help="validate scenario files without running them")
     p.add_argument("scenarios", nargs="+")

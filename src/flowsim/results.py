@@ -73,10 +73,17 @@ class RunResult:
     hourly: HourlyArrays
     trace: pd.DataFrame | None = None
 
-    def write(self, out_dir: str | Path, figures: dict[str, bytes] | None = None) -> Path:
+    def write(
+        self,
+        out_dir: str | Path,
+        figures: dict[str, bytes] | None = None,
+        tables: dict[str, pd.DataFrame] | None = None,
+    ) -> Path:
         """Write every table, the resolved scenario and the metadata atomically."""
         out = Path(out_dir)
         with atomic_dir(out) as tmp:
+            for name, table in (tables or {}).items():
+                table.to_csv(tmp / name, index=False)
             self.daily.to_csv(tmp / "daily.csv", index=False)
             self.by_replication.to_csv(tmp / "daily_by_replication.csv", index=False)
             self.hourly_queue.to_csv(tmp / "hourly_queue.csv", index=False)
@@ -175,7 +182,7 @@ def summarize(values: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _reduce(long: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    wide = long.pivot_table(index=keys, columns="replication", values="value", dropna=False, sort=True)
+    wide = long.set_index([*keys, "replication"])["value"].unstack("replication").sort_index()
     stats = summarize(wide.to_numpy(dtype=float))
     out = wide.index.to_frame(index=False)
     for name, column in stats.items():

@@ -75,7 +75,9 @@ def _line_map(node: yaml.Node, file: str, prefix: PathKey, out: dict) -> None:
     out[prefix] = (file, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
-            _line_map(value_node, file, (*prefix, str(key_node.value)), out)
+            path = (*prefix, str(key_node.value))
+            _line_map(value_node, file, path, out)
+            out[path] = (file, key_node.start_mark.line + 1)  # a field is where its key is
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _line_map(item, file, (*prefix, i), out)
@@ -176,6 +178,8 @@ def parse_overrides(assignments: Iterable[str]) -> dict[str, Any]:
         key, sep, value_text = text.partition("=")
         if not sep or not key.strip():
             raise ScenarioError(f"override {text!r} is not of the form path.to.field=value", file="--set")
+        if not value_text.strip():
+            raise ScenarioError("empty value (write null to delete a field)", file="--set", field_path=key.strip())
         try:
             value = yaml.load(value_text, Loader=_Loader)  # noqa: S506 - safe loader
         except yaml.YAMLError:
@@ -296,7 +300,9 @@ def _tag(model: type[BaseModel]) -> str | None:
 
 
 def _error_from_validation(err: ValidationError, raw: RawScenario) -> ScenarioError:
-    first = err.errors(include_url=False)[0]
+    errors = err.errors(include_url=False)
+    extra = [e for e in errors if e["type"] == "extra_forbidden"]
+    first = extra[0] if extra else errors[0]
     ctx_error = (first.get("ctx") or {}).get("error")
     if isinstance(ctx_error, ReferenceError_):
         path = ctx_error.path
@@ -318,12 +324,18 @@ def _error_from_validation(err: ValidationError, raw: RawScenario) -> ScenarioEr
     elif kind == "union_tag_invalid":
         problem = first["msg"].replace("Input tag", "type/dist").replace("found using", "in")
     elif kind == "union_tag_not_found":
-        problem = first["msg"]
+        tag = first.get("ctx", {}).get("discriminator", "type").strip("'")
+        problem = f"required field {tag!r} is missing"
+        if holder is None and path and path[0] == "policies":
+            from flowsim.policies import REGISTRY
+
+            problem += f" (one of: {', '.join(sorted(REGISTRY))})"
     else:
         value = first.get("input")
-        shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
         msg = first["msg"].removeprefix("Value error, ")
-        problem = f"{msg} (got {shown[:60]})"
+        shown = repr(value)[:60]
+        quoted = isinstance(value, dict | list) or (isinstance(value, str) and shown in msg)
+        problem = msg if quoted else f"{msg} (got {shown})"
     return ScenarioError(problem, file=file, line=line, field_path=_dotted(path) or None)
 
 
@@ -354,8 +366,19 @@ def load_scenario(
     raw = load_raw(path)
     extra = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
     if extra:
-        raw = RawScenario(deep_merge(raw.data, extra), raw.origin, raw.lines)
+        lines = dict(raw.lines)
+        _mark_overrides(extra, (), lines)
+        raw = RawScenario(deep_merge(raw.data, extra), raw.origin, lines)
     return validate(resolve_parameters(raw), raw)
+
+
+def _mark_overrides(node: Any, prefix: PathKey, lines: dict) -> None:
+    """Errors in overridden fields point at ``--set``, not at the file."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            path = (*prefix, str(key))
+            lines[path] = ("--set", None)
+            _mark_overrides(value, path, lines)
 
 
 def scenario_from_mapping(data: Mapping[str, Any], name: str = "<mapping>") -> Scenario:

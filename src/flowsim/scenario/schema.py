@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from flowsim.timebase import zone
+from flowsim.timebase import Clock, zone
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 CheckpointId = Identifier
@@ -28,7 +28,7 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False, le=1e9)]
 NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False, le=1e9)]
 Real = Annotated[float, Field(allow_inf_nan=False, ge=-1e9, le=1e9)]
-Lanes = Annotated[int, Field(ge=0, le=10_000)]
+Lanes = Annotated[int, Field(ge=0, le=10_000, strict=True)]
 Stage = Literal["exit", "entry"]
 Source = Annotated[str, Field(max_length=500)]
 
@@ -118,7 +118,7 @@ class FixedCount(Frozen):
     """Every party has exactly `value` persons."""
 
     dist: Literal["fixed"]
-    value: Annotated[int, Field(ge=1, le=1000)]
+    value: Annotated[int, Field(ge=1, le=1000, strict=True)]
 
 
 class ShiftedPoisson(Frozen):
@@ -132,7 +132,7 @@ class Categorical(Frozen):
     """Party sizes `values` with relative `weights`."""
 
     dist: Literal["categorical"]
-    values: list[Annotated[int, Field(ge=1, le=1000)]] = Field(min_length=1)
+    values: list[Annotated[int, Field(ge=1, le=1000, strict=True)]] = Field(min_length=1)
     weights: list[NonNegative] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -158,6 +158,7 @@ class Parameter(Frozen):
     upper: Real | None = None
     source: Source = Field(description="a row id of shared/data/FACTS.md, or 'assumption'")
     note: str = ""
+    calibrate: bool = Field(False, description="tuned by `flowsim calibrate` unless --params says otherwise")
 
     @model_validator(mode="after")
     def _within_bounds(self) -> Parameter:
@@ -262,7 +263,7 @@ class Origin(Frozen):
         min_length=1, description="checkpoints reachable from here and the hours to reach them"
     )
     class_shares: dict[Identifier, Probability] | None = Field(
-        default=None, description="overrides the demand-wide class shares for this origin"
+        default=None, min_length=1, description="overrides the demand-wide class shares for this origin"
     )
     attribute_shares: dict[Identifier, Probability] = Field(default_factory=dict)
     source: Source = ""
@@ -274,8 +275,8 @@ class Choice(Frozen):
     hours_weight: NonNegative = Field(
         description="utility lost per hour of travel and expected wait"
     )
-    information_update_minutes: Positive = Field(
-        60.0, description="queues and policies are known as of the last update"
+    information_update_minutes: Annotated[float, Field(ge=15, le=1440, multiple_of=15)] = Field(
+        60.0, description="queues and policies are known as of the last update (a multiple of 15)"
     )
     informed_share: Probability = Field(
         description="share of parties who know the policies in force when choosing"
@@ -362,8 +363,7 @@ class EntryBan(PolicyBase):
 
     type: Literal["entry_ban"]
     where: Targets
-    attribute: Identifier
-    exempt_share: Probability = Field(0.0, description="share of holders exempt from the ban")
+    attribute: Identifier = Field(description="holders are refused; exemptions are attributes too")
 
 
 class AccessRestriction(PolicyBase):
@@ -442,8 +442,8 @@ class Scenario(Frozen):
     name: Identifier
     description: str = ""
     horizon: Horizon
-    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
-    replications: Annotated[int, Field(ge=1, le=100_000)] = 10
+    seed: Annotated[int, Field(ge=0, lt=2**63, strict=True)] = 0
+    replications: Annotated[int, Field(ge=1, le=100_000, strict=True)] = 10
     parameters: dict[Identifier, Parameter] = Field(default_factory=dict)
     attributes: dict[Identifier, Attribute] = Field(default_factory=dict)
     countries: dict[str, Country] = Field(min_length=1)
@@ -484,7 +484,7 @@ def check_references(s: Scenario) -> None:
     order = list(attrs)
     for name, attr in attrs.items():
         if attr.given is not None:
-            if attr.given in attrs and order.index(attr.given) > order.index(name):
+            if attr.given in attrs and order.index(attr.given) >= order.index(name):
                 raise ReferenceError_(f"attributes.{name}.given", f"{attr.given!r} must be declared before {name!r}")
             if attr.given not in attrs:
                 raise ReferenceError_(f"attributes.{name}.given", _unknown("attribute", attr.given, attrs))
@@ -496,7 +496,15 @@ def check_references(s: Scenario) -> None:
                 raise ReferenceError_(f"countries.{name}.requires[{i}]", _unknown("attribute", req, attrs))
             if attrs[req].per != "party":
                 raise ReferenceError_(f"countries.{name}.requires[{i}]", "must be a per-party attribute")
+    clock = Clock(s.horizon.start, s.horizon.end)
+    if s.horizon.start.minute or s.horizon.start.second or s.horizon.start.microsecond:
+        raise ReferenceError_("horizon.start", "must be on the hour (flows are kept in hourly bins)")
     for cid, cp in s.checkpoints.items():
+        if not clock.whole_hour_offsets(cp.timezone):
+            raise ReferenceError_(
+                f"checkpoints.{cid}.timezone",
+                f"{cp.timezone} is not a whole number of hours off the horizon start (not supported)",
+            )
         if cp.country not in s.countries:
             raise ReferenceError_(f"checkpoints.{cid}.country", _unknown("country", cp.country, s.countries))
     for cname, klass in s.demand.classes.items():
@@ -571,6 +579,22 @@ def json_schema() -> dict[str, Any]:
         "type": "string",
         "description": "path of a scenario this one overrides, relative to this file",
     }
+    _allow_parameter_references(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "flowsim scenario"
     return schema
+
+
+def _allow_parameter_references(node: Any) -> None:
+    """Let every number in the JSON Schema also be a ``$name`` parameter reference."""
+    reference = {"type": "string", "pattern": r"^\$[a-z][a-z0-9_]*$"}
+
+    def wrap(value: Any) -> Any:
+        if isinstance(value, dict) and value.get("type") in ("number", "integer"):
+            return {"anyOf": [value, reference]}
+        _allow_parameter_references(value)
+        return value
+
+    if isinstance(node, dict):
+        for key, value in list(node.items()):
+            node[key] = [wrap(v) for v in value] if isinstance(value, list) else wrap(value)

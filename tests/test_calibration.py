@@ -1,0 +1,126 @@
+"""Calibration: parameters fitted back from data simulated with known values; resuming; the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from builders import single_checkpoint
+
+import flowsim
+from flowsim.calibration import calibrate
+from flowsim.cli import main
+from flowsim.observations import COLUMNS, load_observations
+from flowsim.scenario.loader import deep_merge
+
+TRUE_RATE, TRUE_ATTRACT = 600.0, 0.8
+
+
+def scenario_file(tmp_path):
+    """Two borders; the demand level and the second border's pull are parameters."""
+    data = single_checkpoint(arrivals_per_hour=10, service_minutes={"dist": "exponential", "mean": 3.0},
+                             lanes=2, days=4, party_size={"dist": "fixed", "value": 2})
+    other = {**data["checkpoints"]["gate"], "country": "Otherland"}
+    data = deep_merge(data, {
+        "parameters": {
+            "rate": {"value": 300.0, "lower": 100.0, "upper": 1500.0, "source": "assumption", "calibrate": True},
+            "attract": {"value": 0.0, "lower": -2.0, "upper": 2.0, "source": "assumption", "calibrate": True},
+        },
+        "countries": {"Otherland": {"attractiveness": "$attract"}},
+        "checkpoints": {"other": other},
+        "demand": {"origins": {"home": {"baseline_per_day": "$rate", "travel_hours": {"other": 0.0}}}},
+    })
+    path = tmp_path / "two.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def truth_observations(path, tmp_path):
+    truth = flowsim.load_scenario(path, [f"parameters.rate.value={TRUE_RATE}", f"parameters.attract.value={TRUE_ATTRACT}"])
+    result = flowsim.run(truth, replications=8, seed=123, workers=1, progress=False)
+    daily = result.daily
+    rows = []
+    for country, cid in (("Testland", "gate"), ("Otherland", "other")):
+        for day in (2, 3, 4):
+            value = daily[(daily.checkpoint == cid) & (daily.metric == "entries")
+                          & (daily.date == pd.Timestamp(f"2022-09-0{day}").date())]["mean"].item()
+            rows.append([f"{cid}{day}", country, cid, "entries", f"2022-09-0{day}T00:00:00+03:00",
+                         f"2022-09-0{day + 1}T00:00:00+03:00", f"{value:.1f}", "", "", "truth", ""])
+    csv = tmp_path / "obs.csv"
+    csv.write_text("\n".join([",".join(COLUMNS)] + [",".join(r) for r in rows]) + "\n")
+    return csv
+
+
+def test_recovers_known_parameters(tmp_path):
+    path = scenario_file(tmp_path)
+    csv = truth_observations(path, tmp_path)
+    observations = load_observations(csv, flowsim.load_scenario(path))
+    result = calibrate(str(path), observations, replications=3, seed=7, workers=1, budget=60,
+                       out_dir=tmp_path / "cal", reporting_error=0.05)
+    fitted = result.fitted_values
+    assert fitted["rate"] == pytest.approx(TRUE_RATE, rel=0.08)
+    assert fitted["attract"] == pytest.approx(TRUE_ATTRACT, abs=0.25)
+    table = result.params.set_index("name")
+    assert table.loc["rate", "identified"]
+    assert table.loc["rate", "ci_low"] <= TRUE_RATE <= table.loc["rate", "ci_high"] or abs(
+        fitted["rate"] / TRUE_RATE - 1) < 0.03
+
+
+def test_unidentifiable_parameter_is_reported_as_such(tmp_path):
+    path = scenario_file(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["parameters"]["unused"] = {"value": 1.0, "lower": 0.0, "upper": 5.0, "source": "assumption"}
+    data["attributes"]["man"]["share"] = 0.5
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    csv = truth_observations(path, tmp_path)
+    observations = load_observations(csv, flowsim.load_scenario(path))
+    result = calibrate(str(path), observations, params=["rate", "unused"], replications=2, seed=7, workers=1,
+                       budget=25, out_dir=tmp_path / "cal")
+    table = result.params.set_index("name")
+    assert not table.loc["unused", "identified"]
+
+
+def test_resumed_calibration_replays_the_log_and_reaches_the_same_result(tmp_path):
+    path = scenario_file(tmp_path)
+    csv = truth_observations(path, tmp_path)
+    observations = load_observations(csv, flowsim.load_scenario(path))
+    kwargs = {"replications": 2, "seed": 7, "workers": 1, "budget": 16}
+    full = calibrate(str(path), observations, out_dir=tmp_path / "full", **kwargs)
+    # An interrupted run: the first 7 evaluations are on disk, the process died.
+    lines = (tmp_path / "full" / "evaluations.jsonl").read_text().splitlines()
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "cut" / "evaluations.jsonl").write_text("\n".join(lines[:7]) + "\n" + lines[7][:20])
+    calls = []
+    resumed = calibrate(str(path), observations, out_dir=tmp_path / "cut", progress=lambda: calls.append(1), **kwargs)
+    assert resumed.fitted_values == full.fitted_values
+    assert len(calls) == full.evaluations - 7  # the logged evaluations were not run again
+
+
+def test_cli_calibrate_and_validate(tmp_path, capsys):
+    path = scenario_file(tmp_path)
+    csv = truth_observations(path, tmp_path)
+    out = tmp_path / "cal"
+    code = main(["calibrate", str(path), "--observations", str(csv), "-n", "2", "--budget", "8", "-j", "1",
+                 "--validation-replications", "2", "--out", str(out), "-q"])
+    assert code == 0
+    fitted = out / "fitted.yaml"
+    text = fitted.read_text()
+    assert "flowsim calibrate" in text and "extends:" in text
+    scenario = flowsim.load_scenario(fitted)
+    assert scenario.parameters["rate"].value != 300.0
+    fit = pd.read_csv(out / "fit.csv")
+    assert list(fit.columns) == ["id", "metric", "value", "low", "high", "sim_p05", "sim_p50", "sim_p95",
+                                 "log_error", "covered", "status"]
+    assert (out / "fit.png").stat().st_size > 1000
+    params = pd.read_csv(out / "parameters.csv")
+    assert set(params["name"]) == {"rate", "attract"}
+    code = main(["validate", str(fitted), "--observations", str(csv), "-n", "2", "-j", "1",
+                 "--out", str(tmp_path / "val"), "-q"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "median |log error|" in printed and "coverage" in printed
+    assert json.loads((tmp_path / "val" / "metadata.json").read_text())["replications"] == 2
+    assert np.isfinite(pd.read_csv(tmp_path / "val" / "fit.csv")["log_error"]).all()

@@ -1,0 +1,189 @@
+"""The observation operator, the observations CSV checks, and the likelihood of each bound."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from builders import build, single_checkpoint
+
+import flowsim
+from flowsim.errors import ObservationError
+from flowsim.likelihood import covered, log_likelihood, within_tolerance
+from flowsim.observations import COLUMNS, Observation, load_observations, simulate_observation
+from flowsim.results import HourlyArrays
+from flowsim.scenario.loader import deep_merge
+from flowsim.timebase import Clock
+
+UTC = dt.UTC
+
+
+def two_zones():
+    """'gate' in Finland time (UTC+3), 'ridge' in Georgia time (UTC+4)."""
+    data = single_checkpoint(arrivals_per_hour=5, service_minutes={"dist": "fixed", "value": 1}, lanes=1, days=4)
+    ridge = {**data["checkpoints"]["gate"], "country": "Hills", "timezone": "Asia/Tbilisi"}
+    return build(deep_merge(data, {"countries": {"Hills": {}}, "checkpoints": {"ridge": ridge},
+                                   "demand": {"origins": {"home": {"travel_hours": {"ridge": 1.0}}}}}))
+
+
+def hourly_ramp(scenario, replications=2):
+    """Hourly arrays where every flow in hour h equals h (+1000 * checkpoint index)."""
+    clock = Clock(scenario.horizon.start, scenario.horizon.end)
+    n, s = clock.n_hours, len(scenario.checkpoints)
+    flows = np.zeros((replications, 7, s, n))
+    for i in range(s):
+        flows[:, :, i, :] = np.arange(n) + 1000 * i
+    stocks = np.zeros((replications, 3, s, n + 1))
+    stocks[:, 0, :, :] = np.arange(n + 1) * 10.0
+    return clock, HourlyArrays(
+        checkpoints=tuple(scenario.checkpoints), countries=tuple(c.country for c in scenario.checkpoints.values()),
+        hour_start_utc=pd.DatetimeIndex(clock.hour_starts_utc()), flows=flows,
+        wait_person_hours=flows[:, 1] * 2.0, stocks=stocks, origin_flows=np.zeros((replications, 2, 1, n)),
+    )
+
+
+def obs(metric="entries", start="2022-09-02T10:00:00+04:00", end="2022-09-03T10:00:00+04:00",
+        checkpoints=("ridge",), countries=("Hills",), value=1.0, low=None, high=None):
+    return Observation("x", countries, checkpoints, metric, dt.datetime.fromisoformat(start),
+                       dt.datetime.fromisoformat(end), value, low, high, "", "", 2)
+
+
+def test_window_sum_across_day_boundary_in_another_timezone():
+    scenario = two_zones()
+    clock, hourly = hourly_ramp(scenario)
+    # Horizon starts 2022-09-01 00:00+03:00 = 2022-08-31 21:00 UTC. 10:00+04:00 on 2 Sep is
+    # 06:00 UTC on 2 Sep = hour 33; the 24-hour window covers hours 33..56.
+    expected = sum(range(33, 57)) + 1000 * 24
+    np.testing.assert_allclose(simulate_observation(obs(), hourly, clock), [expected, expected])
+
+
+def test_partial_hours_are_weighted_by_overlap():
+    scenario = two_zones()
+    clock, hourly = hourly_ramp(scenario)
+    o = obs(start="2022-09-02T10:30:00+04:00", end="2022-09-02T12:15:00+04:00")
+    expected = 0.5 * (33 + 1000) + (34 + 1000) + 0.25 * (35 + 1000)
+    np.testing.assert_allclose(simulate_observation(o, hourly, clock), [expected] * 2)
+
+
+def test_plus_sums_places_and_snapshots_sample_stocks():
+    scenario = two_zones()
+    clock, hourly = hourly_ramp(scenario)
+    both = obs(checkpoints=("gate", "ridge"), countries=("Testland", "Hills"))
+    single = [simulate_observation(obs(checkpoints=(c,), countries=(k,)), hourly, clock)
+              for c, k in (("gate", "Testland"), ("ridge", "Hills"))]
+    np.testing.assert_allclose(simulate_observation(both, hourly, clock), single[0] + single[1])
+    snap = obs(metric="queue_vehicles", start="2022-09-01T01:30:00+03:00", end="2022-09-01T01:30:00+03:00")
+    np.testing.assert_allclose(simulate_observation(snap, hourly, clock), [15.0, 15.0])  # between 10 and 20
+
+
+def test_wait_hours_is_person_weighted_over_the_window():
+    scenario = two_zones()
+    clock, hourly = hourly_ramp(scenario)
+    np.testing.assert_allclose(simulate_observation(obs(metric="wait_hours"), hourly, clock), [2.0, 2.0])
+
+
+def test_window_counts_match_a_real_run():
+    scenario = two_zones()
+    result = flowsim.run(scenario, replications=2, seed=1, workers=1, progress=False)
+    clock = Clock(scenario.horizon.start, scenario.horizon.end)
+    day = obs(checkpoints=("gate",), countries=("Testland",),
+              start="2022-09-02T00:00:00+03:00", end="2022-09-03T00:00:00+03:00")
+    simulated = simulate_observation(day, result.hourly, clock)
+    daily = result.by_replication
+    reference = daily[(daily.checkpoint == "gate") & (daily.metric == "entries")
+                      & (daily.date == dt.date(2022, 9, 2))]["value"].to_numpy()
+    np.testing.assert_allclose(simulated, reference)
+
+
+def write_csv(tmp_path, rows, header=COLUMNS):
+    path = tmp_path / "obs.csv"
+    lines = [",".join(header)] + [",".join(r) for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+GOOD = ["a", "Testland", "", "entries", "2022-09-02T00:00:00+03:00", "2022-09-03T00:00:00+03:00", "10", "", "", "s", "n"]
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({3: "arrivals_total"}, "metric: unknown metric 'arrivals_total'"),
+        ({1: "Narnia"}, "country: country 'Narnia' is not in the scenario"),
+        ({2: "nowhere"}, "checkpoint: checkpoint 'nowhere' is not in the scenario"),
+        ({4: "2022-09-02"}, "start: '2022-09-02' has no UTC offset"),
+        ({4: "yesterday"}, "start: expected an ISO 8601 date-time"),
+        ({5: "2022-09-01T00:00:00+03:00"}, "end: end is before start"),
+        ({6: "ten"}, "value: expected a number, got 'ten'"),
+        ({6: "", 7: "20", 8: "10"}, "low: low 20 is above high 10"),
+        ({6: ""}, "value: give a value, a low or a high bound"),
+        ({3: "queue_km"}, "needs a snapshot"),
+    ],
+)
+def test_malformed_observations_get_one_line_errors(tmp_path, change, fragment):
+    row = list(GOOD)
+    for index, text in change.items():
+        row[index] = text
+    path = write_csv(tmp_path, [row])
+    with pytest.raises(ObservationError) as err:
+        load_observations(path, two_zones())
+    message = str(err.value)
+    assert fragment in message
+    assert message.startswith(f"{path}:2:")
+    assert "\n" not in message
+
+
+def test_missing_column_is_reported(tmp_path):
+    path = write_csv(tmp_path, [GOOD[:-1]], header=COLUMNS[:-1])
+    with pytest.raises(ObservationError, match="missing column\\(s\\) note"):
+        load_observations(path, two_zones())
+
+
+def test_seed_observations_file_loads_against_the_historical_scenario():
+    scenario = flowsim.load_scenario("scenarios/historical_2022.yaml")
+    observations = load_observations("calibration/observations.csv", scenario)
+    assert len(observations) >= 19
+    assert {o.metric for o in observations} >= {"entries", "departures"}
+
+
+# --- the likelihood -------------------------------------------------------------------
+
+
+def test_exact_value_likelihood_peaks_at_the_value_and_is_normal_on_log_scale():
+    o = obs(value=1000.0)
+    near = log_likelihood(o, np.array([1000.0]), 0.1)
+    assert near == pytest.approx(-math.log(0.1) - 0.5 * math.log(2 * math.pi))
+    two_sigmas = math.expm1(math.log1p(1000.0) + 0.2)
+    far = log_likelihood(o, np.array([two_sigmas]), 0.1)
+    assert near - far == pytest.approx(2.0, rel=1e-9)
+
+
+def test_bounds_cost_nothing_when_comfortably_met_and_a_lot_when_violated():
+    lower = obs(value=None, low=1000.0)
+    assert log_likelihood(lower, np.array([3000.0]), 0.1) > -1e-6
+    assert log_likelihood(lower, np.array([500.0]), 0.1) < -20
+    upper = obs(value=None, high=1000.0)
+    assert log_likelihood(upper, np.array([300.0]), 0.1) > -1e-6
+    assert log_likelihood(upper, np.array([2000.0]), 0.1) < -20
+    interval = obs(value=None, low=900.0, high=1100.0)
+    inside = log_likelihood(interval, np.array([1000.0]), 0.05)
+    assert inside > log_likelihood(interval, np.array([1500.0]), 0.05) + 10
+    assert inside == pytest.approx(math.log(0.9545), abs=0.1)  # +-~2 sigma of the interval inside
+
+
+def test_simulation_spread_widens_the_likelihood():
+    o = obs(value=1000.0)
+    tight = log_likelihood(o, np.array([1300.0, 1300.0]), 0.1)
+    spread = log_likelihood(o, np.array([1000.0, 1690.0]), 0.1)
+    assert spread > tight
+
+
+def test_coverage_and_tolerance_rules():
+    assert covered(obs(value=10.0), 9.0, 11.0) and not covered(obs(value=12.0), 9.0, 11.0)
+    assert covered(obs(value=None, low=10.0), 5.0, 10.5)
+    assert not covered(obs(value=None, high=4.0), 5.0, 10.0)
+    assert within_tolerance(obs(value=100.0), 114.0) and not within_tolerance(obs(value=100.0), 116.0)
+    assert within_tolerance(obs(value=None, low=90.0, high=100.0), 95.0)
