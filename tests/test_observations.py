@@ -41,7 +41,7 @@ def hourly_ramp(scenario, replications=2):
     return clock, HourlyArrays(
         checkpoints=tuple(scenario.checkpoints), countries=tuple(c.country for c in scenario.checkpoints.values()),
         hour_start_utc=pd.DatetimeIndex(clock.hour_starts_utc()), flows=flows,
-        wait_person_hours=flows[:, 1] * 2.0, stocks=stocks, origin_flows=np.zeros((replications, 2, 1, n)),
+        wait_person_hours=flows[:, 1] * 2.0, wait_histogram=np.zeros((replications, s, 1, 61)), stocks=stocks, origin_flows=np.zeros((replications, 2, 1, n)),
     )
 
 

@@ -22,7 +22,7 @@ import math
 import shlex
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +123,7 @@ class Objective:
     log: EvaluationLog
     reporting_error: float = REPORTING_ERROR
     on_evaluation: Callable[[], None] | None = None
+    horizon_cut: dict = field(default_factory=dict)
 
     def overrides(self, unit: Sequence[float]) -> dict:
         """The ``parameters.<name>.value`` overrides of a point of the unit cube."""
@@ -133,7 +134,7 @@ class Objective:
         from flowsim.scenario.loader import deep_merge, parse_overrides
 
         extra = deep_merge(parse_overrides(self.base_overrides), self.overrides(unit))
-        return load_scenario(self.scenario_path, extra)
+        return load_scenario(self.scenario_path, deep_merge(extra, self.horizon_cut))
 
     def __call__(self, unit: Sequence[float]) -> float:
         """Loss at a point (from the log if it was evaluated before)."""
@@ -161,20 +162,38 @@ class Objective:
         return loss
 
 
+def horizon_cut(scenario: Scenario, observations: list[Observation]) -> dict:
+    """Overrides that end the horizon a day after the last observation window.
+
+    The model is causal, so nothing after the last window can change a simulated figure;
+    cutting the horizon there saves the simulation of the rest. Policies that start after
+    the cut are dropped, and ends after it are left open.
+    """
+    import datetime as dt
+
+    clock = Clock(scenario.horizon.start, scenario.horizon.end)
+    used = [o for o in observations if status(o, clock) == "ok"]
+    if not used:
+        return {}
+    cut = max(o.end for o in used).astimezone(scenario.horizon.start.tzinfo) + dt.timedelta(days=1)
+    cut = cut.replace(minute=0, second=0, microsecond=0)
+    if cut >= scenario.horizon.end:
+        return {}
+    policies: dict[str, dict | None] = {}
+    for pid, spec in scenario.policies.items():
+        if spec.start > cut:
+            policies[pid] = None
+        elif spec.end is not None and spec.end > cut:
+            policies[pid] = {"end": None}
+    return {"horizon": {"end": cut.isoformat()}, "policies": policies}
+
+
 def simulated_from_outputs(scenario: Scenario, outputs, observations: list[Observation]) -> dict[str, np.ndarray]:
     """Simulated figures per observation from raw replication outputs."""
     from flowsim.results import HourlyArrays
 
     clock = Clock(scenario.horizon.start, scenario.horizon.end)
-    hourly = HourlyArrays(
-        checkpoints=tuple(scenario.checkpoints),
-        countries=tuple(c.country for c in scenario.checkpoints.values()),
-        hour_start_utc=pd.DatetimeIndex(clock.hour_starts_utc()),
-        flows=np.stack([o.flows for o in outputs]),
-        wait_person_hours=np.stack([o.wait_person_hours for o in outputs]),
-        stocks=np.stack([o.stocks for o in outputs]),
-        origin_flows=np.stack([o.origin_flows for o in outputs]),
-    )
+    hourly = HourlyArrays.from_outputs(scenario, outputs)
     return {
         obs.id: simulate_observation(obs, hourly, clock)
         for obs in observations
@@ -247,6 +266,7 @@ def calibrate(
         objective = Objective(
             scenario_path, list(overrides), free, observations, replications,
             base.seed if seed is None else seed, workers, pool, log, reporting_error, progress,
+            horizon_cut(base, observations),
         )
         start = np.array([p.unit(p.start) for p in free])
         simplex = [start]

@@ -153,8 +153,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         )
     finally:
         bar.close()
-    fitted_path = out / "fitted.yaml"
-    command = ["flowsim", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("flowsim") else ["flowsim", "calibrate", args.scenario, "..."]
+    fitted_path = Path(args.fitted) if args.fitted else out / "fitted.yaml"
+    command = ["flowsim", *args.argv]
     atomic_write_text(fitted_path, fitted_yaml(Path(args.scenario), fitted_path, result, command))
     atomic_write_text(out / "parameters.csv", result.params.to_csv(index=False))
     fitted = load_scenario(fitted_path)
@@ -172,6 +172,89 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     for line in summarize_fit(table).lines():
         print(line)
     print(f"{result.evaluations} evaluations; fitted scenario written to {fitted_path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``flowsim compare``: counterfactuals against a baseline, paired by replication."""
+    from flowsim.atomic import atomic_dir
+    from flowsim.compare import compare, headline
+    from flowsim.plotting import comparison_daily_figure, difference_figure, figure_bytes, queue_figure
+    from flowsim.scenario import load_scenario
+
+    scenarios = [load_scenario(path, args.overrides) for path in [args.baseline, *args.others]]
+    names = [s.name for s in scenarios]
+    if len(set(names)) != len(names):
+        raise RunError(f"scenario names must differ, got {', '.join(names)}", field_path="SCENARIOS")
+    fit = None
+    if args.observations:
+        from flowsim.fit import validate
+
+        observations = _observations(args, scenarios[0])
+    out = Path(args.out)
+    _check_writable(out)
+    comparison = compare(scenarios, replications=args.replications, seed=args.seed, workers=args.workers,
+                         progress=not args.quiet)
+    base = comparison.baseline
+    if args.observations:
+        fit = validate(base, observations)
+    figures = {
+        "daily_entries": comparison_daily_figure(comparison.results, fit),
+        "differences": difference_figure(comparison.table, "entries"),
+        "queues": queue_figure(comparison.results, busiest_checkpoints(base)),
+    }
+    with atomic_dir(out) as tmp:
+        comparison.table.to_csv(tmp / "comparison.csv", index=False)
+        for name, fig in figures.items():
+            for fmt in ("png", "svg"):
+                (tmp / f"{name}.{fmt}").write_bytes(figure_bytes(fig, fmt))
+        for result in comparison.results:
+            result.write_summary(tmp / "scenarios" / result.scenario.name)
+        if fit is not None:
+            fit.to_csv(tmp / "fit.csv", index=False)
+    table = headline(comparison.table)
+    with pd_options():
+        print(f"entries over the horizon, difference from {base.scenario.name} (paired 95% CI):")
+        for _, row in table.iterrows():
+            print(
+                f"  {row['scenario']:<24} {row['country']:<12} {row['diff_mean']:>+12,.0f}  "
+                f"[{row['diff_ci_low']:>+12,.0f}, {row['diff_ci_high']:>+12,.0f}]"
+            )
+    print(f"results written to {out}")
+    return 0
+
+
+def busiest_checkpoints(result) -> list[str]:
+    """Upper Lars (if modelled) and the busiest road crossing of Finland and of Kazakhstan."""
+    daily = result.daily
+    entries = daily[(daily["metric"] == "entries") & (daily["checkpoint"] != "all")]
+    totals = entries.groupby(["country", "checkpoint"])["mean"].sum()
+    road = {cid for cid, cp in result.scenario.checkpoints.items() if any(m in cp.modes for m in ("car", "bus"))}
+    picks = ["upper_lars"] if "upper_lars" in result.scenario.checkpoints else []
+    for country in ("Finland", "Kazakhstan"):
+        if country in totals.index.get_level_values(0):
+            ranked = totals[country].sort_values(ascending=False)
+            ranked = ranked[[c in road for c in ranked.index]]
+            if len(ranked):
+                picks.append(str(ranked.index[0]))
+    return picks or [str(totals.sort_values().index[-1][1])]
+
+
+def pd_options():
+    """A context in which pandas prints wide tables."""
+    import pandas as pd
+
+    return pd.option_context("display.width", 160, "display.max_columns", 20)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``flowsim report``: one self-contained HTML page from result folders."""
+    from flowsim.atomic import atomic_write_text
+    from flowsim.report import build_report
+
+    page = build_report([Path(f) for f in args.folders], args.title)
+    atomic_write_text(Path(args.out), page)
+    print(f"report written to {args.out}")
     return 0
 
 
@@ -241,8 +324,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", help="comma-separated parameters to tune (default: those with calibrate: true)")
     p.add_argument("--budget", type=_positive_int, default=80, help="maximum optimizer evaluations")
     p.add_argument("--validation-replications", type=_positive_int, default=10)
+    p.add_argument("--fitted", help="where to write the fitted scenario (default: OUT/fitted.yaml)")
     p.add_argument("--reporting-error", type=float, default=0.1, help="log-scale sd of reporting error")
     p.set_defaults(handler=cmd_calibrate)
+
+    p = sub.add_parser("compare", help="run counterfactual scenarios against a baseline on the same seeds")
+    p.add_argument("baseline", help="the baseline scenario")
+    p.add_argument("others", nargs="+", metavar="OTHER", help="scenarios to compare with it")
+    _add_run_options(p)
+    p.add_argument("--out", "-o", required=True, help="result folder")
+    p.add_argument("--observations", help="reported figures to draw on the daily plot")
+    p.set_defaults(handler=cmd_compare)
+
+    p = sub.add_parser("report", help="one self-contained HTML page from result folders")
+    p.add_argument("folders", nargs="+", metavar="RESULT_DIR")
+    p.add_argument("--out", "-o", default="report.html", help="the HTML file (default: report.html)")
+    p.add_argument("--title", default="flowsim report")
+    p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser("check", help="validate scenario files without running them")
     p.add_argument("scenarios", nargs="+")
@@ -262,7 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flowsim`` command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # recorded in files a command writes, e.g. fitted.yaml
     try:
         return args.handler(args)
     except FlowsimError as err:

@@ -7,6 +7,7 @@ grows with the number of travellers unless a trace is requested.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,8 +18,9 @@ FLOW_METRICS = ("arrivals", "entries", "refusals", "turned_back", "balked", "ren
 STOCK_METRICS = ("queue_vehicles", "queue_km", "queue_persons")
 #: Persons counted at their origin.
 ORIGIN_METRICS = ("set_out", "stayed_home")
-#: Terminal outcomes of a person at a checkpoint (with "still queued").
-OUTCOMES = ("entries", "refusals", "turned_back", "balked", "reneged", "diverted")
+#: Edges (hours) of the histogram of waits of admitted persons, kept per simulated day;
+#: the first bin is [0, 1 min), the last [500 h, inf).
+WAIT_EDGES_HOURS = np.concatenate([[0.0], np.geomspace(1 / 60, 500.0, 60)])
 
 
 @dataclass(slots=True)
@@ -40,17 +42,28 @@ class Level:
 
 
 class SiteCounters:
-    """Hourly flow counters of one checkpoint."""
+    """Hourly flow counters of one checkpoint, and daily histograms of waits."""
 
-    __slots__ = (*FLOW_METRICS, "wait_person_hours")
+    __slots__ = (*FLOW_METRICS, "wait_histogram", "wait_person_hours")
 
     def __init__(self, n_hours: int) -> None:
-        for name in self.__slots__:
-            setattr(self, name, [0.0] * n_hours if name == "wait_person_hours" else [0] * n_hours)
+        for name in FLOW_METRICS:
+            setattr(self, name, [0] * n_hours)
+        self.wait_person_hours = [0.0] * n_hours
+        n_days = (n_hours + 23) // 24
+        self.wait_histogram = [[0] * len(WAIT_EDGES_HOURS) for _ in range(n_days)]
+
+    def record_wait(self, hour: int, persons: int, wait_hours: float) -> None:
+        """Persons admitted after waiting `wait_hours` (counted in the simulated day of `hour`)."""
+        self.wait_person_hours[hour] += persons * wait_hours
+        self.wait_histogram[hour // 24][bisect_right(WAIT_EDGES_HOURS_LIST, wait_hours) - 1] += persons
 
     def array(self) -> np.ndarray:
         """Flows as an array [metric, hour]."""
         return np.array([getattr(self, m) for m in FLOW_METRICS], dtype=np.int64)
+
+
+WAIT_EDGES_HOURS_LIST = WAIT_EDGES_HOURS.tolist()
 
 
 class Monitor:
@@ -71,6 +84,10 @@ class Monitor:
     def flows(self) -> np.ndarray:
         """Flows as an array [metric, site, hour]."""
         return np.stack([s.array() for s in self.sites], axis=1)
+
+    def wait_histograms(self) -> np.ndarray:
+        """Admitted persons per wait bin, as an array [site, simulated day, bin]."""
+        return np.array([s.wait_histogram for s in self.sites], dtype=np.int64)
 
     def wait_sums(self) -> np.ndarray:
         """Person-hours waited by those who entered, as an array [site, hour]."""

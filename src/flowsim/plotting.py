@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
+from pathlib import Path
 
 import matplotlib
 
@@ -172,3 +173,129 @@ def fit_figure(result: RunResult, fit: pd.DataFrame) -> Figure:
     fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=7)
     fig.suptitle(f"{result.scenario.name}: simulated against reported (per-day rates over each window)", fontsize=11)
     return fig
+
+
+SCENARIO_COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown",
+                   "tab:pink", "tab:olive", "tab:cyan", "tab:gray"]
+
+
+def comparison_daily_figure(results: list[RunResult], fit: pd.DataFrame | None = None) -> Figure:
+    """Daily entries per country for every scenario (bands), policy markers, reported points."""
+    countries = sorted({cp.country for r in results for cp in r.scenario.checkpoints.values()})
+    ncols = 2
+    nrows = (len(countries) + 1) // 2
+    fig = Figure(figsize=(12.8, 2.8 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    base = results[0]
+    tz_of = {cp.country: cp.timezone for cp in base.scenario.checkpoints.values()}
+    events = policy_events(base.scenario)
+    for ax, country in zip(axes, countries, strict=False):
+        for k, result in enumerate(results):
+            d = result.daily
+            rows = d[(d["country"] == country) & (d["checkpoint"] == ALL) & (d["metric"] == "entries")]
+            x = pd.to_datetime(rows["date"])
+            color = SCENARIO_COLORS[k % len(SCENARIO_COLORS)]
+            ax.fill_between(x, rows["p05"], rows["p95"], color=color, alpha=0.15, linewidth=0)
+            ax.plot(x, rows["mean"], color=color, linewidth=1.2, label=result.scenario.name)
+        if fit is not None:
+            reported = fit[(fit["country"] == country) & (fit["metric"] == "entries")]
+            for _, row in reported.iterrows():
+                start = pd.Timestamp(row["start"]).tz_convert(tz_of[country]).tz_localize(None)
+                end = pd.Timestamp(row["end"]).tz_convert(tz_of[country]).tz_localize(None)
+                days = (end - start) / pd.Timedelta(days=1)
+                if 0.9 < days < 1.1:
+                    value = row["value"] if pd.notna(row["value"]) else row["low"]
+                    ax.plot(start + (end - start) / 2, value, "ko", markersize=3.5)
+        _mark_policies(ax, events, country, tz_of[country])
+        ax.set_title(country, fontsize=10, loc="left")
+        ax.set_ylabel("entries per local day", fontsize=8)
+        ax.set_ylim(bottom=0)
+        ax.xaxis.set_major_locator(mdates.WeekdayLocator(byweekday=mdates.MO))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(countries):]:
+        ax.set_visible(False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if fit is not None:
+        handles.append(Line2D([], [], color="black", marker="o", linestyle="", markersize=4))
+        labels.append("reported (one day)")
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5), fontsize=7)
+    fig.suptitle("Simulated daily entries by scenario (mean and 90% band over replications)", fontsize=11)
+    return fig
+
+
+def difference_figure(table: pd.DataFrame, metric: str = "entries") -> Figure:
+    """Paired difference from the baseline over the horizon, per scenario and country, with 95% CIs."""
+    rows = table[(table["checkpoint"] == ALL) & (table["period"] == "horizon") & (table["metric"] == metric)]
+    baseline = table["scenario"].iloc[0]
+    rows = rows[rows["scenario"] != baseline]
+    scenarios = list(dict.fromkeys(rows["scenario"]))
+    countries = list(dict.fromkeys(rows["country"]))
+    fig = Figure(figsize=(10, 0.5 + 0.32 * len(countries) * max(len(scenarios), 1)), layout="constrained")
+    ax = fig.subplots()
+    y = 0.0
+    ticks, labels = [], []
+    for country in countries:
+        for k, scenario in enumerate(scenarios):
+            row = rows[(rows["country"] == country) & (rows["scenario"] == scenario)]
+            if row.empty:
+                continue
+            r = row.iloc[0]
+            color = SCENARIO_COLORS[(k + 1) % len(SCENARIO_COLORS)]
+            ax.errorbar(r["diff_mean"], y, xerr=[[r["diff_mean"] - r["diff_ci_low"]], [r["diff_ci_high"] - r["diff_mean"]]],
+                        fmt="o", color=color, markersize=4, capsize=2,
+                        label=scenario if country == countries[0] else None)
+            y -= 1
+        ticks.append(y + len(scenarios) / 2 + 0.5)
+        labels.append(country)
+        y -= 0.6
+    ax.axvline(0, color="0.3", linewidth=0.8)
+    ax.set_yticks(ticks, labels, fontsize=8)
+    ax.set_xlabel(f"difference in {metric.replace('_', ' ')} over the horizon vs {baseline} (persons; paired 95% CI)", fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+def queue_figure(results: list[RunResult], checkpoints: list[str]) -> Figure:
+    """Queue length (vehicles, hourly) and mean wait (daily) at some checkpoints, all scenarios."""
+    fig = Figure(figsize=(12.8, 2.6 * len(checkpoints)), layout="constrained")
+    axes = fig.subplots(len(checkpoints), 2, squeeze=False)
+    for row, cid in enumerate(checkpoints):
+        tz = results[0].scenario.checkpoints[cid].timezone
+        for k, result in enumerate(results):
+            color = SCENARIO_COLORS[k % len(SCENARIO_COLORS)]
+            q = result.hourly_queue
+            q = q[(q["checkpoint"] == cid) & (q["metric"] == "queue_vehicles")]
+            x = pd.to_datetime(q["time_utc"]).dt.tz_convert(tz).dt.tz_localize(None)
+            axes[row, 0].plot(x, q["mean"], color=color, linewidth=1, label=result.scenario.name)
+            d = result.daily
+            w = d[(d["checkpoint"] == cid) & (d["metric"] == "wait_hours")]
+            axes[row, 1].plot(pd.to_datetime(w["date"]), w["mean"], color=color, linewidth=1)
+        axes[row, 0].set_title(f"{cid}: vehicles queued (hourly mean over replications)", fontsize=9, loc="left")
+        axes[row, 1].set_title(f"{cid}: mean hours from arrival to admission (daily)", fontsize=9, loc="left")
+        for ax in axes[row]:
+            ax.set_ylim(bottom=0)
+            ax.xaxis.set_major_locator(mdates.WeekdayLocator(byweekday=mdates.MO))
+            ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+        axes[row, 0].set_ylabel("vehicles", fontsize=8)
+        axes[row, 1].set_ylabel("hours", fontsize=8)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5), fontsize=7)
+    return fig
+
+
+def save_figure(fig: Figure, stem: str | Path) -> list[Path]:
+    """Write a figure as ``stem.png`` and ``stem.svg``; return the paths."""
+    from flowsim.atomic import atomic_write_bytes
+
+    paths = []
+    for fmt in ("png", "svg"):
+        path = Path(f"{stem}.{fmt}")
+        atomic_write_bytes(path, figure_bytes(fig, fmt))
+        paths.append(path)
+    return paths

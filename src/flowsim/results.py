@@ -55,8 +55,24 @@ class HourlyArrays:
     hour_start_utc: pd.DatetimeIndex  #: start of each hourly bin
     flows: np.ndarray  #: [replication, FLOW_METRICS, checkpoint, hour]
     wait_person_hours: np.ndarray  #: [replication, checkpoint, hour]
+    wait_histogram: np.ndarray  #: [replication, checkpoint, simulated day, WAIT_EDGES_HOURS bin]
     stocks: np.ndarray  #: [replication, STOCK_METRICS, checkpoint, hour boundary]
     origin_flows: np.ndarray  #: [replication, ORIGIN_METRICS, origin, hour]
+
+    @classmethod
+    def from_outputs(cls, scenario: Scenario, outputs: list[Aggregates]) -> HourlyArrays:
+        """Stack the replications' aggregates."""
+        clock = Clock(scenario.horizon.start, scenario.horizon.end)
+        return cls(
+            checkpoints=tuple(scenario.checkpoints),
+            countries=tuple(c.country for c in scenario.checkpoints.values()),
+            hour_start_utc=pd.DatetimeIndex(clock.hour_starts_utc()),
+            flows=np.stack([o.flows for o in outputs]).astype(np.int32),
+            wait_person_hours=np.stack([o.wait_person_hours for o in outputs]),
+            wait_histogram=np.stack([o.wait_histogram for o in outputs]).astype(np.int32),
+            stocks=np.stack([o.stocks for o in outputs]),
+            origin_flows=np.stack([o.origin_flows for o in outputs]).astype(np.int32),
+        )
 
 
 @dataclass(frozen=True)
@@ -96,6 +112,7 @@ class RunResult:
                 hour_start_utc=self.hourly.hour_start_utc.astype("int64").to_numpy(),
                 flows=self.hourly.flows,
                 wait_person_hours=self.hourly.wait_person_hours,
+                wait_histogram=self.hourly.wait_histogram,
                 stocks=self.hourly.stocks,
                 origin_flows=self.hourly.origin_flows,
             )
@@ -105,6 +122,16 @@ class RunResult:
             (tmp / "metadata.json").write_text(json.dumps(asdict(self.metadata), indent=2) + "\n")
             for name, data in (figures or {}).items():
                 (tmp / name).write_bytes(data)
+        return out
+
+    def write_summary(self, out_dir: str | Path) -> Path:
+        """Write the daily table, the resolved scenario and the metadata (not atomically:
+        for use inside a folder that is itself written atomically)."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self.daily.to_csv(out / "daily.csv", index=False)
+        (out / "scenario.resolved.yaml").write_text(dump_resolved(self.scenario), encoding="utf-8")
+        (out / "metadata.json").write_text(json.dumps(asdict(self.metadata), indent=2) + "\n")
         return out
 
 
@@ -207,15 +234,7 @@ def build_result(
 ) -> RunResult:
     """Reduce per-replication aggregates into a `RunResult`."""
     clock = Clock(scenario.horizon.start, scenario.horizon.end)
-    hourly = HourlyArrays(
-        checkpoints=tuple(scenario.checkpoints),
-        countries=tuple(c.country for c in scenario.checkpoints.values()),
-        hour_start_utc=pd.DatetimeIndex(clock.hour_starts_utc()),
-        flows=np.stack([o.flows for o in outputs]).astype(np.int32),
-        wait_person_hours=np.stack([o.wait_person_hours for o in outputs]),
-        stocks=np.stack([o.stocks for o in outputs]),
-        origin_flows=np.stack([o.origin_flows for o in outputs]).astype(np.int32),
-    )
+    hourly = HourlyArrays.from_outputs(scenario, outputs)
     long = _long(_site_daily(scenario, clock, hourly))
     by_rep = long[["replication", "date", "country", "checkpoint", "metric", "value"]]
     daily = _reduce(long, ["date", "country", "checkpoint", "metric"])

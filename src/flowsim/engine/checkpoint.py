@@ -242,7 +242,7 @@ class Site:
         party.state = DONE
         h = self.monitor.hour(now)
         self.counters.entries[h] += party.size
-        self.counters.wait_person_hours[h] += party.size * (now - party.arrived) / 60.0
+        self.counters.record_wait(h, party.size, (now - party.arrived) / 60.0)
         if self.monitor.trace is not None:
             self.monitor.trace.append(
                 (party.pid, self.id, party.mode, party.size, party.arrived, now, "entries")

@@ -63,6 +63,7 @@ class Aggregates:
 
     flows: np.ndarray  #: [flow metric, site, hour] persons
     wait_person_hours: np.ndarray  #: [site, hour]
+    wait_histogram: np.ndarray  #: [site, simulated day, wait bin] persons admitted
     stocks: np.ndarray  #: [stock metric, site, hour boundary]
     origin_flows: np.ndarray  #: [origin metric, origin, hour]
     still_at_site: np.ndarray  #: [site] persons queued or in service at the end
@@ -305,6 +306,7 @@ class Model:
         return Aggregates(
             flows=self.monitor.flows(),
             wait_person_hours=self.monitor.wait_sums(),
+            wait_histogram=self.monitor.wait_histograms(),
             stocks=self.monitor.stocks,
             origin_flows=self.monitor.origin_flows(),
             still_at_site=np.array([_persons_at(site) for site in self.sites]),

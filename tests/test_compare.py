@@ -1,0 +1,97 @@
+"""Counterfactual comparison: paired intervals, a known effect, the CLI, plots and the report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import yaml
+from builders import build
+from test_policies import START, two_borders
+
+from flowsim.cli import main
+from flowsim.compare import compare
+from flowsim.scenario.loader import deep_merge
+
+BAN = {"ban": {"type": "entry_ban", "start": START, "where": {"countries": ["Testland"]},
+               "attribute": "visa", "source": "test"}}
+
+
+def renamed(data, name):
+    return deep_merge(data, {"name": name})
+
+
+def test_a_scenario_against_itself_differs_by_exactly_zero_and_pairing_beats_unpaired():
+    data = two_borders(informed_share=0.5, divert_share=0.5)
+    comparison = compare([build(data), build(renamed(data, "same"))], replications=6, seed=4, workers=1,
+                         progress=False)
+    table = comparison.table
+    same = table[(table.scenario == "same") & table["diff_mean"].notna()]
+    assert (same["diff_mean"] == 0).all()
+    assert ((same["diff_ci_low"] <= 0) & (same["diff_ci_high"] >= 0)).all()
+    entries = same[(same.metric == "entries") & (same.checkpoint == "all") & (same.period == "horizon")]
+    unpaired = entries["unpaired_ci_high"] - entries["unpaired_ci_low"]
+    paired = entries["diff_ci_high"] - entries["diff_ci_low"]
+    assert (unpaired > 0).all() and (paired < unpaired).all()
+
+
+def test_a_ban_with_a_known_effect():
+    """Uninformed travellers who never divert: entries fall by exactly the persons refused."""
+    data = two_borders()
+    comparison = compare([build(data), build(renamed(deep_merge(data, {"policies": BAN}), "ban"))],
+                         replications=6, seed=4, workers=1, progress=False)
+    t = comparison.table
+    key = (t.scenario == "ban") & (t.country == "Testland") & (t.checkpoint == "all") & (t.period == "horizon")
+    entries = t[key & (t.metric == "entries")].iloc[0]
+    refusals = t[key & (t.metric == "refusals")].iloc[0]
+    assert entries["diff_mean"] == -refusals["mean"]
+    assert entries["diff_ci_low"] <= -refusals["mean"] <= entries["diff_ci_high"]
+    assert entries["diff_ci_high"] < 0  # a real effect is detected
+    # pairing narrows the interval of a real effect too
+    assert (entries["diff_ci_high"] - entries["diff_ci_low"]) < (entries["unpaired_ci_high"] - entries["unpaired_ci_low"])
+    # the Otherland border is untouched (nobody diverts or is informed)
+    other = t[(t.scenario == "ban") & (t.country == "Otherland") & (t.checkpoint == "all")
+              & (t.period == "horizon") & (t.metric == "entries")].iloc[0]
+    assert other["diff_mean"] == 0
+
+
+def test_weekly_periods_add_up_to_the_horizon():
+    data = two_borders()
+    comparison = compare([build(data)], replications=2, seed=4, workers=1, progress=False)
+    t = comparison.table
+    entries = t[(t.metric == "entries") & (t.checkpoint == "all") & (t.country == "Testland")]
+    weeks = entries[entries.period.str.startswith("week")]["mean"].sum()
+    assert weeks == entries[entries.period == "horizon"]["mean"].item()
+    p95 = t[(t.metric == "wait_hours_p95") & (t.period == "horizon") & (t.checkpoint == "gate")]["mean"].item()
+    mean = t[(t.metric == "wait_hours_mean") & (t.period == "horizon") & (t.checkpoint == "gate")]["mean"].item()
+    assert p95 > mean > 0
+
+
+def test_compare_and_report_commands(tmp_path, capsys):
+    base = tmp_path / "base.yaml"
+    base.write_text(yaml.safe_dump(two_borders(informed_share=0.5)))
+    ban = tmp_path / "ban.yaml"
+    ban.write_text(yaml.safe_dump({"extends": "base.yaml", "name": "ban", "policies": BAN}))
+    out = tmp_path / "cmp"
+    assert main(["compare", str(base), str(ban), "-n", "3", "-j", "1", "--out", str(out), "-q"]) == 0
+    printed = capsys.readouterr().out
+    assert "ban" in printed and "Testland" in printed
+    table = pd.read_csv(out / "comparison.csv")
+    assert set(table.scenario) == {"single", "ban"}
+    for name in ("daily_entries", "differences", "queues"):
+        assert (out / f"{name}.png").stat().st_size > 5000
+        assert (out / f"{name}.svg").read_text().lstrip().startswith("<?xml")
+    assert np.isfinite(table[table.metric == "entries"]["diff_ci_low"]).all()
+    page = tmp_path / "report.html"
+    assert main(["report", str(out), "--out", str(page)]) == 0
+    text = page.read_text()
+    assert text.count("data:image/png;base64,") >= 3
+    assert "http://" not in text and "https://" not in text
+    assert "Counterfactuals" in text and "single" in text
+
+
+def test_report_rejects_a_folder_that_is_not_a_result(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a flowsim result folder" in err[0]
+    assert not (tmp_path / "r.html").exists()
