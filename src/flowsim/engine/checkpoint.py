@@ -1,8 +1,8 @@
 """One checkpoint at run time: per mode, a Russian exit stage then the neighbour's entry stage.
 
 A stage is a set of lanes serving one FCFS queue. Lanes are not processes: a service
-completion is one SimPy timeout whose callback starts the next party, so a party
-costs one event per stage. Reneging is exact but lazy: deadlines sit in a heap and
+completion is one call on the hot-path calendar (`Calendar.call_in`) that starts the
+next party, so a party costs one event per stage. Reneging is exact but lazy: deadlines sit in a heap and
 are settled, in time order, before any change of the queue.
 """
 
@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from heapq import heappush
 from collections.abc import Callable
 from typing import TYPE_CHECKING
-
-import simpy
 
 from flowsim.engine.traveller import DONE, IN_SERVICE, WAITING, Party
 from flowsim.monitor import Monitor, SiteCounters
 
 if TYPE_CHECKING:
+    from flowsim.engine.calendar import Calendar
     from flowsim.engine.rules import Rule
 
 INF = float("inf")
@@ -28,14 +28,14 @@ class Stage:
     """Lanes of one (checkpoint, mode, control stage) with their queue."""
 
     __slots__ = (
-        "area", "busy", "busy_persons", "capacity", "deadlines", "env", "is_exit", "joined_queue", "mean_minutes", "multiplier",
+        "area", "busy", "busy_persons", "calls", "capacity", "deadlines", "env", "is_exit", "joined_queue", "mean_minutes", "multiplier",
         "on_done", "on_renege", "open", "pass_through", "queue", "renege", "renege_wait_total", "reneged", "served", "service",
-        "since", "site", "waiting_persons", "waiting_units", "wait_total", "_seq",
+        "seq", "since", "site", "waiting_persons", "waiting_units", "wait_total", "_seq",
     )
 
     def __init__(
         self,
-        env: simpy.Environment,
+        env: Calendar,
         site: Site,
         *,
         lanes: int,
@@ -46,6 +46,7 @@ class Stage:
         on_renege: Callable[[Party, float], None] | None,
     ) -> None:
         self.env = env
+        self.calls, self.seq = env.calls, env.seq
         self.site = site
         self.capacity = lanes
         self.service = service
@@ -83,7 +84,7 @@ class Stage:
         if self.pass_through:
             self.on_done(party, now)
             return
-        if self.renege:
+        if self.deadlines and self.deadlines[0][0] <= now:
             self.settle(now)
         party.joined = now
         if self.open and self.busy < self.capacity and not self.waiting_units:
@@ -120,7 +121,7 @@ class Stage:
 
     def fill(self, now: float) -> None:
         """Start waiting parties on free lanes."""
-        if self.renege:
+        if self.deadlines and self.deadlines[0][0] <= now:
             self.settle(now)
         queue = self.queue
         while queue and self.open and self.busy < self.capacity:
@@ -141,18 +142,17 @@ class Stage:
         self.served += 1
         self.wait_total += now - party.joined
         delay = self.service() * self.multiplier
-        if self.is_exit and self.site.rules:
+        if self.is_exit:
             for rule in self.site.rules:
                 delay += rule.extra_exit_minutes(party)
-        self.env.timeout(delay, party).callbacks.append(self._done)
+        heappush(self.calls, (now + delay, next(self.seq), self._done, party))  # env.call_in, inlined
 
-    def _done(self, event: simpy.Event) -> None:
-        now = self.env.now
-        party = event.value
+    def _done(self, party: Party, now: float) -> None:
         self.busy -= 1
         self.busy_persons -= party.size
         self.on_done(party, now)
-        self.fill(now)
+        if self.queue:
+            self.fill(now)
 
     def set_open(self, is_open: bool, now: float) -> None:
         """Open or close the lanes (parties in service finish)."""
@@ -178,7 +178,7 @@ class Site:
         index: int,
         checkpoint_id: str,
         country: str,
-        env: simpy.Environment,
+        env: Calendar,
         monitor: Monitor,
         leave: Callable[[Party, Site, float, str], None],
     ) -> None:
@@ -208,14 +208,10 @@ class Site:
 
     # --- the party's path -----------------------------------------------------------
 
-    def on_arrival(self, event: simpy.Event) -> None:
-        """Timeout callback: a party reaches the checkpoint."""
-        self.arrive(event.value, self.env.now)
-
     def arrive(self, party: Party, now: float) -> None:
         """Access check, balking, then the exit queue."""
-        counters = self.counters
-        counters.arrivals[self.monitor.hour(now)] += party.size
+        # Calls run strictly before the horizon end, so int(now // 60) is a valid hour.
+        self.counters.arrivals[int(now // 60.0)] += party.size
         party.site = self.index
         party.arrived = now
         for rule in self.rules:
@@ -223,7 +219,7 @@ class Site:
                 self.leave(party, self, now, "turned_back")
                 return
         stage = self.exit[party.mode]
-        if stage.expected_wait_minutes() > party.balk_minutes:
+        if party.balk_minutes < INF and stage.expected_wait_minutes() > party.balk_minutes:
             self.leave(party, self, now, "balked")
             return
         party.deadline = now + party.patience_minutes
@@ -240,7 +236,7 @@ class Site:
         if self.rules and not self._apply(party, now, "refusals"):
             return
         party.state = DONE
-        h = self.monitor.hour(now)
+        h = int(now // 60.0)  # a valid hour: see `arrive`
         self.counters.entries[h] += party.size
         self.counters.record_wait(h, party.size, (now - party.arrived) / 60.0)
         if self.monitor.trace is not None:

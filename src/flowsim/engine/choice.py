@@ -78,7 +78,8 @@ class Chooser:
         self._known_version = -1
         self._blocked = np.zeros_like(self._docs_ok)
         self._deterred = np.zeros(self._docs_ok.shape)
-
+        #: False while no rule deters anyone (skips a lookup per party)
+        self.deters = False
 
     def refresh(self) -> None:
         """Recompute all choice weights from the current queues and known policies."""
@@ -118,6 +119,7 @@ class Chooser:
                 for r in site.rules:
                     keep *= 1.0 - r.deterrence(p)
                 self._deterred[p, a] = 1.0 - keep
+        self.deters = bool(self._deterred.any())
         self._known_version = self.model.rules_version
 
     def choose(self, origin: int, klass: int, batch: PartyBatch) -> np.ndarray:
@@ -138,7 +140,7 @@ class Chooser:
         """Probability that an informed party with `profile` is deterred from `alt`."""
         return float(self._deterred[profile, alt])
 
-    def rechoose(self, party: Party, exclude: list[int]) -> int:
+    def rechoose(self, party: Party, exclude: tuple[int, ...]) -> int:
         """Choose again without the checkpoints in `exclude`; `NO_CHOICE` if none is left."""
         idx = self.rows[party.origin][party.klass][0]
         if idx.size == 0:

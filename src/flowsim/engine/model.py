@@ -18,6 +18,7 @@ from simpy.events import NORMAL, URGENT
 
 from flowsim.demand import PartySource, expected_parties
 from flowsim.distributions import continuous
+from flowsim.engine.calendar import Calendar
 from flowsim.engine.checkpoint import Site, Stage
 from flowsim.engine.choice import NO_CHOICE, Chooser
 from flowsim.engine.traveller import DONE, TRAVELLING, WAITING, Party
@@ -80,7 +81,7 @@ class Model:
         self.scenario = scenario
         self.clock = Clock(scenario.horizon.start, scenario.horizon.end)
         self.horizon = self.clock.horizon_minutes
-        self.env = simpy.Environment()
+        self.env = Calendar()
         self.streams = Streams(seed, replication)
         self.attribute_names = list(scenario.attributes)
         self.origin_names = list(scenario.demand.origins)
@@ -99,8 +100,7 @@ class Model:
         ]
         self._block_minutes = scenario.demand.choice.information_update_minutes
         self._expected = expected_parties(scenario, self.clock, self._block_minutes)
-        self._in_transit: dict[int, Party] = {}
-        self._arrivals = [self._arrival_callback(site) for site in self.sites]
+        self._arrivals = [site.arrive for site in self.sites]
         self._parties = 0
         self._schedule_opening_hours()
         self._call(0.0, self._block, urgent=False)
@@ -223,7 +223,8 @@ class Model:
             self._call(end, self._block, urgent=False)
 
     def _dispatch(self, origin: int, klass: int, batch, chosen: np.ndarray) -> None:
-        chooser, monitor, env = self.chooser, self.monitor, self.env
+        chooser, monitor = self.chooser, self.monitor
+        deters = chooser.deters
         set_out, stayed = monitor.origins[origin]
         counts = batch.counts.tolist()
         for i, (t, size, alt, profile, informed, balk, patience) in enumerate(
@@ -237,9 +238,9 @@ class Model:
             set_out[h] += size
             self._parties += 1
             party = Party(self._parties, origin, klass, size, counts[i], profile, informed, balk, patience)
-            if alt != NO_CHOICE and informed:
+            if deters and alt != NO_CHOICE and informed:
                 while (d := chooser.deterrence(profile, alt)) > 0 and self._retry() < d:
-                    party.tried.append(chooser.alt_site[alt])
+                    party.tried += (chooser.alt_site[alt],)
                     alt = chooser.rechoose(party, party.tried)
                     if alt == NO_CHOICE:
                         break
@@ -258,21 +259,12 @@ class Model:
         # snapshot), so its onward journey can start up to an hour late, never early.
         now = self.env.now
         arrival = t + chooser.travel_minutes[party.origin][site.index]
-        self._in_transit[party.pid] = party
-        self.env.timeout(arrival - now if arrival > now else 0.0, party).callbacks.append(self._arrivals[site.index])
-
-    def _arrival_callback(self, site: Site) -> Callable[[simpy.Event], None]:
-        def arrive(event: simpy.Event) -> None:
-            party = event.value
-            del self._in_transit[party.pid]
-            site.arrive(party, self.env.now)
-
-        return arrive
+        self.env.call_in(arrival - now if arrival > now else 0.0, self._arrivals[site.index], party)
 
     def _leave(self, party: Party, site: Site, now: float, reason: str) -> None:
         """A party leaves a checkpoint unserved: it diverts to another border or goes home."""
         if self._divert() < self._divert_share:
-            party.tried.append(site.index)
+            party.tried += (site.index,)
             alt = self.chooser.rechoose(party, party.tried)
             if alt != NO_CHOICE:
                 site.count("diverted", party, party.size, now)
@@ -297,9 +289,12 @@ class Model:
     def run(self) -> Aggregates:
         """Run to the end of the horizon and return the aggregates."""
         env, horizon = self.env, self.horizon
-        step, peek = env.step, env.peek
+        step, peek, advance = env.step, env.peek, env.advance
         events = 0
-        while peek() < horizon:
+        while True:
+            advance(horizon)
+            if peek() >= horizon:
+                break
             step()
             events += 1
         self._record_stocks(self.clock.n_hours, horizon)
@@ -310,9 +305,9 @@ class Model:
             stocks=self.monitor.stocks,
             origin_flows=self.monitor.origin_flows(),
             still_at_site=np.array([_persons_at(site) for site in self.sites]),
-            in_transit=sum(p.size for p in self._in_transit.values()),
+            in_transit=sum(p.size for p in env.pending_calls() if p.state == TRAVELLING),
             stage_stats=[s for site in self.sites for s in _stage_stats(site, horizon)],
-            events=events,
+            events=events + env.calls_run,
             trace=self.monitor.trace,
         )
 

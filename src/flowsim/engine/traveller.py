@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 WAITING = 0
 IN_SERVICE = 1
@@ -30,4 +30,4 @@ class Party:
     deadline: float = float("inf")  #: when it gives up waiting for exit control
     state: int = TRAVELLING
     stage: object = None  #: the stage whose queue it waits in; stale queue entries are skipped
-    tried: list[int] = field(default_factory=list)  #: checkpoints it left for another
+    tried: tuple[int, ...] = ()  #: checkpoints it left for another

@@ -1,0 +1,408 @@
+"""flowsim speed and memory benchmarks: one entry point, one Markdown table.
+
+Usage::
+
+    python benchmarks/run.py [--quick] [--out FILE.md]
+
+Every measured case runs in a fresh Python subprocess (this script re-invoked with
+``--child``), so imports, caches and heap growth of one case cannot leak into the
+next; the child reports wall seconds (``time.perf_counter`` around the work only)
+and its peak resident set size (``getrusage(RUSAGE_SELF).ru_maxrss``, KiB on Linux).
+See benchmarks/README.md for what each row measures and how to read the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as dt
+import json
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+HISTORICAL = ROOT / "scenarios" / "historical_2022.yaml"
+
+# The M/M/c workload: c = 2 lanes, exponential service of mean 1 minute (mu = 1/min),
+# Poisson arrivals at lam = 1.8/min = 108/hour, so utilisation lam / (c mu) = 0.9.
+MMC_LANES = 2
+MMC_MU = 1.0  # per minute
+MMC_LAM = 1.8  # per minute
+MMC_SEED = 20220921
+#: Exact mean wait in queue of M/M/2 at lam = 1.8, mu = 1: C(2, 1.8) / (2 - 1.8) = 81/19.
+MMC_WQ = 81 / 19
+
+_CHILD_RESULT = "BENCH-RESULT "
+
+
+# --- the cases (run inside the child) ------------------------------------------------
+
+
+def _import_paths() -> None:
+    for p in (str(ROOT), str(ROOT / "tests")):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+
+
+def _simulate_recording(scenario, seed: int, replication: int):
+    """`flowsim.runner.simulate`, also returning the Model (to read its party count)."""
+    import flowsim.runner as runner
+
+    made: list[Any] = []
+    base = runner.Model
+
+    class RecordingModel(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    runner.Model = RecordingModel
+    try:
+        t0 = time.perf_counter()
+        agg = runner.simulate(scenario, seed, replication)
+        seconds = time.perf_counter() - t0
+    finally:
+        runner.Model = base
+    return agg, (made[0] if made else None), seconds
+
+
+def _engine_result(agg, model, seconds: float) -> dict[str, Any]:
+    travellers = int(agg.origin_flows[0].sum())
+    parties = getattr(model, "_parties", None)
+    return {
+        "travellers": travellers,
+        "parties": int(parties) if isinstance(parties, int) else None,
+        "seconds": seconds,
+        "events": int(agg.events),
+    }
+
+
+def scale_overrides(path: Path, factor: float) -> dict[str, Any]:
+    """Nested overrides multiplying all baseline and surge demand of a scenario by `factor`.
+
+    Scales every ``demand.origins.<id>.baseline_per_day`` and every surge parameter
+    (``parameters.surge_day*`` and any ``$parameter`` a surge knot refers to), raising
+    an ``upper`` bound where the scaled value would exceed it. A baseline or knot that
+    is itself a ``$parameter`` reference scales that parameter; literal non-zero surge
+    knots are replaced by scaled copies (lists are replaced whole by an override).
+    """
+    from flowsim.scenario.loader import load_raw
+
+    data = load_raw(path).data
+    params: dict[str, Any] = data.get("parameters") or {}
+    demand: dict[str, Any] = data.get("demand") or {}
+    to_scale: set[str] = {name for name in params if name.startswith("surge_day")}
+    origins: dict[str, Any] = {}
+    for oid, origin in (demand.get("origins") or {}).items():
+        base = origin.get("baseline_per_day", 0)
+        if isinstance(base, str) and base.startswith("$"):
+            to_scale.add(base[1:])
+        else:
+            origins[oid] = {"baseline_per_day": float(base) * factor}
+    knots = demand.get("surge") or []
+    literal = False
+    new_knots = []
+    for knot in knots:
+        value = knot.get("per_day", 0)
+        if isinstance(value, str) and value.startswith("$"):
+            to_scale.add(value[1:])
+            new_knots.append(knot)
+        else:
+            literal = literal or float(value) != 0.0
+            new_knots.append({**knot, "per_day": float(value) * factor})
+    new_params: dict[str, Any] = {}
+    for name in sorted(to_scale):
+        spec = params[name]
+        if not isinstance(spec, dict):  # a bare number
+            new_params[name] = float(spec) * factor
+            continue
+        value = float(spec["value"]) * factor
+        entry: dict[str, Any] = {"value": value}
+        if spec.get("upper") is not None and float(spec["upper"]) < value:
+            entry["upper"] = value
+        new_params[name] = entry
+    out: dict[str, Any] = {}
+    if new_params:
+        out["parameters"] = new_params
+    demand_out: dict[str, Any] = {}
+    if origins:
+        demand_out["origins"] = origins
+    if literal:
+        demand_out["surge"] = copy.deepcopy(new_knots)
+    if demand_out:
+        out["demand"] = demand_out
+    return out
+
+
+def case_historical(factor: float) -> dict[str, Any]:
+    import flowsim
+
+    overrides = scale_overrides(HISTORICAL, factor) if factor != 1 else {}
+    scenario = flowsim.load_scenario(HISTORICAL, overrides)
+    agg, model, seconds = _simulate_recording(scenario, scenario.seed, 0)
+    return _engine_result(agg, model, seconds)
+
+
+def mmc_hours(n: int) -> int:
+    """Whole hours of horizon in which n arrivals are expected at lam = 108/hour."""
+    return max(1, round(n / (MMC_LAM * 60.0)))
+
+
+def mmc_scenario_mapping(n: int) -> dict[str, Any]:
+    """The engine's M/M/2 scenario with about `n` expected arrivals."""
+    _import_paths()
+    from builders import START, single_checkpoint
+
+    data = single_checkpoint(
+        arrivals_per_hour=MMC_LAM * 60.0,
+        service_minutes={"dist": "exponential", "mean": 1.0 / MMC_MU},
+        lanes=MMC_LANES,
+    )
+    start = dt.datetime.fromisoformat(START)
+    data["horizon"]["end"] = (start + dt.timedelta(hours=mmc_hours(n))).isoformat()
+    data["seed"] = MMC_SEED
+    return data
+
+
+def case_mmc_engine(n: int) -> dict[str, Any]:
+    _import_paths()
+    from builders import build
+
+    scenario = build(mmc_scenario_mapping(n))
+    agg, model, seconds = _simulate_recording(scenario, scenario.seed, 0)
+    out = _engine_result(agg, model, seconds)
+    exit_stats = [s for s in agg.stage_stats if s.stage == "exit"]
+    served = sum(s.served for s in exit_stats)
+    if served:
+        out["mean_wait"] = sum(s.wait_minutes_served for s in exit_stats) / served
+    return out
+
+
+def case_mmc_reference(kind: str, n: int) -> dict[str, Any]:
+    _import_paths()
+    from benchmarks.references import heapq_mmc, plain_simpy_mmc
+
+    fn = {"plain": plain_simpy_mmc, "heapq": heapq_mmc}[kind]
+    t0 = time.perf_counter()
+    res = fn(n, MMC_LAM, MMC_MU, MMC_LANES, MMC_SEED)
+    seconds = time.perf_counter() - t0
+    return {
+        "travellers": n,
+        "parties": None,
+        "seconds": seconds,
+        "events": res.get("events"),
+        "mean_wait": res.get("mean_wait"),
+    }
+
+
+def case_baseline(what: str) -> dict[str, Any]:
+    """Imports only: the RSS floor of the engine (``engine``) or reference (``ref``) rows."""
+    _import_paths()
+    if what == "engine":
+        import builders  # noqa: F401
+
+        import flowsim.runner
+        import flowsim.scenario  # noqa: F401
+    else:
+        import benchmarks.references  # noqa: F401
+    return {"travellers": 0, "parties": None, "seconds": 0.0, "events": None}
+
+
+def run_child(spec: dict[str, Any]) -> None:
+    kind = spec["case"]
+    if kind == "historical":
+        out = case_historical(spec["factor"])
+    elif kind == "mmc_engine":
+        out = case_mmc_engine(spec["n"])
+    elif kind in ("plain", "heapq"):
+        out = case_mmc_reference(kind, spec["n"])
+    elif kind == "baseline":
+        out = case_baseline(spec["what"])
+    else:
+        raise SystemExit(f"unknown case {kind!r}")
+    out["maxrss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(_CHILD_RESULT + json.dumps(out), flush=True)
+
+
+# --- the parent: one subprocess per case, then the table -----------------------------
+
+
+def measure(spec: dict[str, Any], label: str) -> dict[str, Any]:
+    """Run one case in a fresh interpreter and return its measurements."""
+    print(f"[bench] {label} ...", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(_CHILD_RESULT)]
+    if proc.returncode != 0 or not lines:
+        sys.stderr.write(proc.stderr)
+        raise SystemExit(f"benchmark case {label!r} failed (exit {proc.returncode})")
+    out = json.loads(lines[-1][len(_CHILD_RESULT):])
+    out["label"] = label
+    out["peak_mib"] = out["maxrss_kib"] / 1024.0
+    print(
+        f"[bench] {label}: {out['seconds']:.2f} s, {out['peak_mib']:.0f} MiB "
+        f"(child wall {time.perf_counter() - t0:.1f} s)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return out
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT, capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def header() -> list[str]:
+    import numpy
+    import simpy
+
+    proc = platform.processor() or _cpu_model() or "?"
+    return [
+        "# flowsim benchmarks",
+        "",
+        f"- date: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
+        f"- git commit: {git_commit()}",
+        f"- Python {platform.python_version()} ({platform.python_implementation()}), "
+        f"simpy {simpy.__version__}, numpy {numpy.__version__}",
+        f"- machine: {platform.machine()}, processor: {proc}, "
+        f"{os.cpu_count()} CPUs, {platform.system()} {platform.release()}",
+    ]
+
+
+def _cpu_model() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+    m = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
+    return m.group(1).strip() if m else ""
+
+
+def _fmt_int(x: Any) -> str:
+    return "" if x is None else f"{int(x):,}"
+
+
+def row(
+    r: dict[str, Any], floor: float, plain: dict | None = None, heap: dict | None = None
+) -> str:
+    n = r["travellers"]
+    secs = r["seconds"]
+    events = r.get("events")
+    ept = f"{events / n:.2f}" if events is not None and n else ""
+    wait = f"{r['mean_wait']:.3f}" if r.get("mean_wait") is not None else ""
+    speedup = f"{plain['seconds'] / secs:.2f}x" if plain else ""
+    vs_heap = f"{secs / heap['seconds']:.2f}x" if heap else ""
+    return (
+        f"| {r['label']} | {_fmt_int(n)} | {_fmt_int(r.get('parties'))} | {secs:.2f} | "
+        f"{n / secs:,.0f} | {r['peak_mib']:.0f} | {r['peak_mib'] - floor:.0f} | {ept} | {wait} | "
+        f"{speedup} | {vs_heap} |"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="skip the 1e6 and x10 rows (CI smoke)")
+    parser.add_argument("--out", type=Path, help="also write the Markdown table to this file")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        run_child(json.loads(args.child))
+        return 0
+
+    started = time.perf_counter()
+    baseline = measure({"case": "baseline", "what": "engine"}, "imports only (engine)")
+    ref_floor = measure({"case": "baseline", "what": "ref"}, "imports only (references)")
+    floor, rfloor = baseline["peak_mib"], ref_floor["peak_mib"]
+    rows: list[str] = []
+    notes: list[str] = []
+
+    hist = measure({"case": "historical", "factor": 1}, "historical")
+    rows.append(row(hist, floor))
+    if not args.quick:
+        hist10 = measure({"case": "historical", "factor": 10}, "historical x10")
+        rows.append(row(hist10, floor))
+        if hist["seconds"] > 0:
+            per1 = hist["seconds"] / hist["travellers"] * 1e6
+            per10 = hist10["seconds"] / hist10["travellers"] * 1e6
+            notes.append(
+                f"historical x10: {hist10['travellers'] / hist['travellers']:.2f}x the "
+                f"travellers in "
+                f"{hist10['seconds'] / hist['seconds']:.2f}x the time "
+                f"({per1:.1f} vs {per10:.1f} us per traveller); peak RSS "
+                f"{hist['peak_mib']:.0f} -> {hist10['peak_mib']:.0f} MiB."
+            )
+
+    engines: dict[int, dict[str, Any]] = {}
+    for n, name in [(100_000, "1e5"), (1_000_000, "1e6")]:
+        if args.quick and n > 100_000:
+            continue
+        eng = measure({"case": "mmc_engine", "n": n}, f"mmc {name}")
+        # The references simulate exactly as many travellers as the engine set out.
+        size = eng["travellers"] or n
+        plain = measure({"case": "plain", "n": size}, f"mmc {name} · plain SimPy")
+        heap = measure({"case": "heapq", "n": size}, f"mmc {name} · heapq")
+        engines[n] = eng
+        rows += [row(eng, floor, plain, heap), row(plain, rfloor), row(heap, rfloor)]
+        if plain["seconds"] <= eng["seconds"]:
+            notes.append(f"ANOMALY mmc {name}: the engine is not faster than plain SimPy.")
+        waits = [r.get("mean_wait") for r in (eng, plain, heap)]
+        if all(w is not None for w in waits):
+            notes.append(
+                f"mmc {name} mean wait in queue (min): engine {waits[0]:.3f}, plain SimPy "
+                f"{waits[1]:.3f}, heapq {waits[2]:.3f}; M/M/2 theory {MMC_WQ:.3f}."
+            )
+
+    if 100_000 in engines and 1_000_000 in engines:
+        a, b = engines[100_000], engines[1_000_000]
+        growth = b["peak_mib"] - a["peak_mib"]
+        above = (a["peak_mib"] - floor, b["peak_mib"] - floor)
+        verdict = "flat" if growth < 0.25 * max(a["peak_mib"], 1.0) else "ANOMALY: grows"
+        notes.append(
+            f"engine memory, 1e5 -> 1e6 travellers: peak RSS {a['peak_mib']:.0f} -> "
+            f"{b['peak_mib']:.0f} MiB ({growth:+.0f} MiB; {above[0]:.0f} -> {above[1]:.0f} MiB "
+            f"above the {floor:.0f} MiB import floor) - {verdict}."
+        )
+
+    lines = [
+        *header(),
+        f"- mode: {'quick' if args.quick else 'full'}; import-only peak RSS: engine rows "
+        f"{floor:.0f} MiB, reference rows {rfloor:.0f} MiB; total benchmark time "
+        f"{time.perf_counter() - started:.0f} s",
+        "",
+        "| case | travellers | parties | seconds | travellers/s | peak MiB | above imports MiB "
+        "| events/traveller | mean wait (min) | speed-up vs plain SimPy | engine / heapq |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        *rows,
+        "",
+        *(f"- {n}" for n in notes),
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
