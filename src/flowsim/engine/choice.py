@@ -74,6 +74,7 @@ class Chooser:
             [60.0 * origin.travel_hours.get(site.id, float("inf")) for site in model.sites]
             for origin in s.demand.origins.values()
         ]
+        self.travel_array = np.array(self.travel_minutes).reshape(len(self.travel_minutes), len(model.sites))
         self._weights: list[list[np.ndarray]] = []
         self._known_version = -1
         self._blocked = np.zeros_like(self._docs_ok)

@@ -9,6 +9,7 @@ The engine never names a policy type.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -223,32 +224,49 @@ class Model:
             self._call(end, self._block, urgent=False)
 
     def _dispatch(self, origin: int, klass: int, batch, chosen: np.ndarray) -> None:
-        chooser, monitor = self.chooser, self.monitor
-        deters = chooser.deters
-        set_out, stayed = monitor.origins[origin]
+        """Count a block's parties out and put each on its way (the per-party loop is hot)."""
+        chooser, now = self.chooser, self.env.now
+        deters, alt_mode, arrivals = chooser.deters, chooser.alt_mode, self._arrivals
+        calls, seq = self.env.calls, self.env.seq
+        set_out, stayed = self.monitor.origins[origin]
+        times = batch.times
+        sites = chooser.alt_site_array[chosen] if chosen.size and chooser.alt_site else chosen
+        # When each party reaches its checkpoint, written as `_send` computes it.
+        due = now + (times + chooser.travel_array[origin][sites] - now)
+        hours = np.minimum(times // 60.0, self.clock.n_hours - 1).astype(np.int64)
         counts = batch.counts.tolist()
-        for i, (t, size, alt, profile, informed, balk, patience) in enumerate(
+        for i, (t, h, size, alt, site, at, profile, informed, balk, patience) in enumerate(
             zip(
-                batch.times.tolist(), batch.sizes.tolist(), chosen.tolist(), batch.profiles.tolist(),
-                batch.informed.tolist(), batch.balk_minutes.tolist(), batch.patience_minutes.tolist(),
+                times.tolist(), hours.tolist(), batch.sizes.tolist(), chosen.tolist(), sites.tolist(),
+                due.tolist(), batch.profiles.tolist(), batch.informed.tolist(),
+                batch.balk_minutes.tolist(), batch.patience_minutes.tolist(),
                 strict=True,
             )
         ):
-            h = monitor.hour(t)
             set_out[h] += size
             self._parties += 1
             party = Party(self._parties, origin, klass, size, counts[i], profile, informed, balk, patience)
             if deters and alt != NO_CHOICE and informed:
-                while (d := chooser.deterrence(profile, alt)) > 0 and self._retry() < d:
-                    party.tried += (chooser.alt_site[alt],)
-                    alt = chooser.rechoose(party, party.tried)
-                    if alt == NO_CHOICE:
-                        break
+                chosen_first, alt = alt, self._after_deterrence(party, alt)
+                if alt != chosen_first and alt != NO_CHOICE:
+                    self._send(party, alt, t)
+                    continue
             if alt == NO_CHOICE:
                 stayed[h] += size
                 party.state = DONE
                 continue
-            self._send(party, alt, t)
+            party.mode = alt_mode[alt]
+            heapq.heappush(calls, (at, next(seq), arrivals[site], party))  # `_send`, inlined
+
+    def _after_deterrence(self, party: Party, alt: int) -> int:
+        """What an informed party chooses once word of rules deters it (`NO_CHOICE`: stays home)."""
+        chooser = self.chooser
+        while (d := chooser.deterrence(party.profile, alt)) > 0 and self._retry() < d:
+            party.tried += (chooser.alt_site[alt],)
+            alt = chooser.rechoose(party, party.tried)
+            if alt == NO_CHOICE:
+                break
+        return alt
 
     def _send(self, party: Party, alt: int, t: float) -> None:
         chooser = self.chooser
