@@ -99,6 +99,22 @@ def test_resumed_calibration_replays_the_log_and_reaches_the_same_result(tmp_pat
     assert len(calls) == full.evaluations - 7  # the logged evaluations were not run again
 
 
+def test_pilot_variances_are_estimated_once_and_kept_for_a_resume(tmp_path):
+    path = scenario_file(tmp_path)
+    csv = truth_observations(path, tmp_path)
+    observations = load_observations(csv, flowsim.load_scenario(path))
+    kwargs = {"replications": 2, "seed": 7, "workers": 1, "budget": 6, "out_dir": tmp_path / "cal"}
+    first = calibrate(str(path), observations, pilot_replications=4, **kwargs)
+    pilot = json.loads((tmp_path / "cal" / "pilot.json").read_text())
+    assert pilot["replications"] == 4
+    assert set(pilot["log_variance"]) == {o.id for o in observations}
+    assert all(v > 0 for v in pilot["log_variance"].values())
+    # A second run over the same folder reads pilot.json and replays the log: nothing runs again.
+    calls = []
+    again = calibrate(str(path), observations, pilot_replications=4, progress=lambda: calls.append(1), **kwargs)
+    assert again.fitted_values == first.fitted_values and not calls
+
+
 def test_cli_calibrate_and_validate(tmp_path, capsys):
     path = scenario_file(tmp_path)
     csv = truth_observations(path, tmp_path)

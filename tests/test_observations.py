@@ -181,6 +181,17 @@ def test_simulation_spread_widens_the_likelihood():
     assert spread > tight
 
 
+def test_a_given_model_variance_replaces_the_spread_of_the_replications():
+    o = obs(value=1000.0)
+    sims = np.array([1000.0, 1690.0])
+    centre = math.expm1(np.log1p(sims).mean())
+    assert log_likelihood(o, sims, 0.1, model_var=0.0) == pytest.approx(
+        log_likelihood(o, np.array([centre]), 0.1), rel=1e-12)
+    assert log_likelihood(o, sims, 0.1, model_var=0.0) < log_likelihood(o, sims, 0.1)
+    assert log_likelihood(o, sims, 0.1, model_var=0.03) == pytest.approx(
+        log_likelihood(o, np.array([centre]), math.sqrt(0.01 + 0.03)), rel=1e-12)
+
+
 def test_coverage_and_tolerance_rules():
     assert covered(obs(value=10.0), 9.0, 11.0) and not covered(obs(value=12.0), 9.0, 11.0)
     assert covered(obs(value=None, low=10.0), 5.0, 10.5)

@@ -6,7 +6,9 @@ numbers), so two parameter vectors are compared on the same arrivals and the obj
 is a deterministic, if rough, function of the parameters. It is minimised by
 Nelder–Mead in the unit cube of the parameter bounds (derivative-free, tolerant of the
 small jumps a discrete-event model makes; each evaluation's replications run in
-parallel). Every evaluation is appended to ``evaluations.jsonl``: a rerun with the same
+parallel). The model's own variance of each figure (log scale) is estimated once, by a
+pilot run at the starting point with more replications (``pilot.json``), and held fixed,
+so that the objective does not jump with a two-replication variance estimate. Every evaluation is appended to ``evaluations.jsonl``: a rerun with the same
 ``--out`` replays them from the log and continues where it stopped.
 
 Identifiability: around the optimum, each parameter's loss profile (others fixed) is
@@ -30,7 +32,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from flowsim.errors import RunError
-from flowsim.likelihood import REPORTING_ERROR, log_likelihood
+from flowsim.likelihood import REPORTING_ERROR, log_likelihood, log_variance
 from flowsim.observations import Observation, simulate_observation, status
 from flowsim.runner import map_replications, simulate
 from flowsim.scenario import Scenario, load_scenario
@@ -124,6 +126,7 @@ class Objective:
     reporting_error: float = REPORTING_ERROR
     on_evaluation: Callable[[], None] | None = None
     horizon_cut: dict = field(default_factory=dict)
+    model_var: dict[str, float] = field(default_factory=dict)  #: log-variance per observation id
 
     def overrides(self, unit: Sequence[float]) -> dict:
         """The ``parameters.<name>.value`` overrides of a point of the unit cube."""
@@ -149,7 +152,9 @@ class Objective:
         )
         sims = simulated_from_outputs(scenario, outputs, self.observations)
         loss = -sum(
-            log_likelihood(obs, sims[obs.id], self.reporting_error) for obs in self.observations if obs.id in sims
+            log_likelihood(obs, sims[obs.id], self.reporting_error, self.model_var.get(obs.id))
+            for obs in self.observations
+            if obs.id in sims
         )
         self.log.add({
             "unit": unit,
@@ -160,6 +165,26 @@ class Objective:
         if self.on_evaluation:
             self.on_evaluation()
         return loss
+
+
+def pilot_variances(objective: Objective, start: Sequence[float], replications: int, path: Path) -> dict[str, float]:
+    """Log-variance of every simulated figure at `start`, from `replications` replications.
+
+    Kept in `path` so that a resumed calibration uses the same values.
+    """
+    from flowsim.atomic import atomic_write_text
+
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))["log_variance"]
+    scenario = objective.scenario_at(start)
+    outputs = map_replications(
+        simulate, [(scenario, objective.seed, r) for r in range(replications)],
+        objective.workers, objective.executor, progress=False, label="pilot",
+    )
+    sims = simulated_from_outputs(scenario, outputs, objective.observations)
+    variances = {k: log_variance(v) for k, v in sims.items()}
+    atomic_write_text(path, json.dumps({"replications": replications, "log_variance": variances}, indent=1))
+    return variances
 
 
 def horizon_cut(scenario: Scenario, observations: list[Observation]) -> dict:
@@ -254,6 +279,7 @@ def calibrate(
     reporting_error: float = REPORTING_ERROR,
     executor: Executor | None = None,
     progress: Callable[[], None] | None = None,
+    pilot_replications: int = 8,
 ) -> CalibrationResult:
     """Fit the free parameters; resumable from `out_dir`'s evaluation log."""
     base = load_scenario(scenario_path, overrides)
@@ -269,6 +295,8 @@ def calibrate(
             horizon_cut(base, observations),
         )
         start = np.array([p.unit(p.start) for p in free])
+        if pilot_replications > 1:
+            objective.model_var = pilot_variances(objective, start, pilot_replications, out / "pilot.json")
         simplex = [start]
         for i in range(len(free)):
             vertex = start.copy()

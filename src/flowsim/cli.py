@@ -150,6 +150,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             args.scenario, observations, params=params, replications=args.replications or 2,
             seed=args.seed, workers=workers, budget=args.budget, out_dir=out, overrides=args.overrides,
             reporting_error=args.reporting_error, progress=bar.update,
+            pilot_replications=args.pilot_replications,
         )
     finally:
         bar.close()
@@ -323,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", required=True, help="folder for the evaluation log and the fitted scenario")
     p.add_argument("--params", help="comma-separated parameters to tune (default: those with calibrate: true)")
     p.add_argument("--budget", type=_positive_int, default=80, help="maximum optimizer evaluations")
+    p.add_argument("--pilot-replications", type=_positive_int, default=8,
+                   help="replications of the pilot run that estimates the model's variance (1: none)")
     p.add_argument("--validation-replications", type=_positive_int, default=10)
     p.add_argument("--fitted", help="where to write the fitted scenario (default: OUT/fitted.yaml)")
     p.add_argument("--reporting-error", type=float, default=0.1, help="log-scale sd of reporting error")

@@ -4,7 +4,9 @@ Travellers set out as a non-homogeneous Poisson process per (origin, class): the
 baseline (normal traffic, with weekday and hour-of-day factors) plus the national
 surge (piecewise linear between knots) times the origin's share. Rates are
 integrated exactly on a quarter-hour grid (knots on quarter hours are exact) and
-summed into decision blocks; each block draws its parties in one vectorised batch.
+summed into decision blocks; each block draws its parties in one vectorised batch,
+from streams positioned per block and per party (`BlockStream`), so that a change of
+the expected count of one block leaves every other party as it was.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 
 from flowsim.distributions import Distribution, continuous, party_size
 from flowsim.scenario.schema import Scenario
-from flowsim.streams import Streams
+from flowsim.streams import BlockStream, Streams
 from flowsim.timebase import Clock, zone
 
 STEP_MINUTES = 15.0
@@ -110,7 +112,7 @@ class PartySource:
     def __init__(self, scenario: Scenario, origin: str, klass: str, streams: Streams) -> None:
         prefix = f"demand/{origin}/{klass}"
         self._rng = {
-            purpose: streams.generator(f"{prefix}/{purpose}")
+            purpose: BlockStream(streams.generator(f"{prefix}/{purpose}"))
             for purpose in (
                 "count", "time", "surge", "size", "attributes", "informed", "choice", "balk", "patience"
             )
@@ -132,17 +134,21 @@ class PartySource:
             for name, spec in scenario.attributes.items()
         ]
 
-    def draw(self, baseline: float, surge: float, t0: float, t1: float) -> PartyBatch:
-        """Parties setting out in ``[t0, t1)`` given the expected baseline and surge parties."""
-        rng = self._rng
+    def draw(self, block: int, baseline: float, surge: float, t0: float, t1: float) -> PartyBatch:
+        """Parties setting out in block ``[t0, t1)`` given the expected baseline and surge parties.
+
+        Party ``i`` of a block draws the ``i``-th number of each stream, whatever the
+        block's count; the parties are then put in order of their times.
+        """
+        rng = {purpose: stream.at(block) for purpose, stream in self._rng.items()}
         expected = baseline + surge
         n = int(rng["count"].poisson(expected)) if expected > 0 else 0
-        times = np.sort(rng["time"].uniform(t0, t1, n))
+        times = rng["time"].uniform(t0, t1, n)
         is_surge = rng["surge"].random(n) * expected < surge
         sizes = self._size.sample(rng["size"], n)
         counts = np.zeros((n, len(self._attributes)), dtype=np.int64)
-        attr_rng = rng["attributes"]
         for i, (base_share, surge_share, per_person, given) in enumerate(self._attributes):
+            attr_rng = self._rng["attributes"].at(block, part=i)
             share = np.where(is_surge, surge_share, base_share)
             if per_person:
                 held = attr_rng.binomial(sizes, share)
@@ -152,15 +158,16 @@ class PartySource:
                 held = np.where(counts[:, given] > 0, held, 0)
             counts[:, i] = held
         bits = (counts > 0).astype(np.int64) << np.arange(len(self._attributes), dtype=np.int64)
+        order = np.argsort(times, kind="stable")
         return PartyBatch(
-            times=times,
-            sizes=sizes,
-            counts=counts,
-            profiles=bits.sum(axis=1),
-            informed=rng["informed"].random(n) < self._informed_share,
-            choice_u=rng["choice"].random(n),
-            balk_minutes=self._balk.sample(rng["balk"], n) if self._balk else np.full(n, np.inf),
+            times=times[order],
+            sizes=sizes[order],
+            counts=counts[order],
+            profiles=bits.sum(axis=1)[order],
+            informed=(rng["informed"].random(n) < self._informed_share)[order],
+            choice_u=rng["choice"].random(n)[order],
+            balk_minutes=(self._balk.sample(rng["balk"], n) if self._balk else np.full(n, np.inf))[order],
             patience_minutes=(
                 self._patience.sample(rng["patience"], n) if self._patience else np.full(n, np.inf)
-            ),
+            )[order],
         )

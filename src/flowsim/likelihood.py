@@ -4,6 +4,9 @@ A reported figure ``y`` is taken as the true figure ``x`` times a log-normal rep
 error: ``log1p(y) = log1p(x) + e`` with ``e ~ N(0, reporting_error^2)``. The simulated
 ``x`` varies over replications; its log-mean ``m`` and log-variance ``s^2`` over the
 replications are combined with the reporting error: ``sigma^2 = reporting_error^2 + s^2``.
+Calibration passes ``s^2`` estimated once, from a pilot run with more replications
+(`model_var`): a log-variance estimated afresh from two replications at every
+evaluation would make the objective jump between neighbouring points.
 
 * exact value ``v``:      ``log N(log1p v; m, sigma)``
 * lower bound ``L``:      ``log P(log1p x > log1p L) = log Phi((m - log1p L) / sigma)``
@@ -36,14 +39,26 @@ def _log_diff(log_b: float, log_a: float) -> float:
     return log_b + math.log1p(-math.exp(log_a - log_b))
 
 
-def log_likelihood(obs: Observation, simulated: np.ndarray, reporting_error: float = REPORTING_ERROR) -> float:
-    """Log-likelihood of a reported figure given its simulated values over replications."""
+def log_likelihood(
+    obs: Observation,
+    simulated: np.ndarray,
+    reporting_error: float = REPORTING_ERROR,
+    model_var: float | None = None,
+) -> float:
+    """Log-likelihood of a reported figure given its simulated values over replications.
+
+    `model_var`, if given, is the model's log-variance for this figure, used instead of
+    the spread of `simulated`.
+    """
     logs = np.log1p(np.maximum(np.asarray(simulated, dtype=float), 0.0))
     logs = logs[np.isfinite(logs)]
     if logs.size == 0:
         return -1e6
     m = float(logs.mean())
-    spread = float(logs.var(ddof=1)) if logs.size > 1 else 0.0
+    if model_var is not None:
+        spread = model_var
+    else:
+        spread = float(logs.var(ddof=1)) if logs.size > 1 else 0.0
     sigma = math.sqrt(reporting_error**2 + spread)
     kind = obs.kind
     if kind == "exact":
@@ -59,6 +74,12 @@ def log_likelihood(obs: Observation, simulated: np.ndarray, reporting_error: flo
         z = (math.log1p(obs.low) - m) / sigma  # type: ignore[arg-type]
         return -0.5 * z * z - math.log(sigma) - 0.5 * math.log(2 * math.pi)
     return max(_log_diff(upper, lower), -1e6)
+
+
+def log_variance(simulated: np.ndarray) -> float:
+    """Log-scale variance of a figure over replications (what `model_var` expects)."""
+    logs = np.log1p(np.maximum(np.asarray(simulated, dtype=float), 0.0))
+    return float(logs.var(ddof=1)) if logs.size > 1 else 0.0
 
 
 def covered(obs: Observation, p05: float, p95: float) -> bool:

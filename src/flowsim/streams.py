@@ -48,6 +48,36 @@ class Buffered:
         return value
 
 
+#: Draws reserved for each block of a `BlockStream` (far more than a block ever uses).
+BLOCK_STRIDE = 1 << 40
+#: Draws reserved for each part of a block (e.g. one attribute of a batch).
+PART_STRIDE = 1 << 32
+
+
+class BlockStream:
+    """A generator whose draws for block ``b`` start at a fixed position of its stream.
+
+    Block ``b`` reads from position ``b * BLOCK_STRIDE`` on (PCG64 jumps there in
+    constant time), so what a block draws does not depend on how many numbers earlier
+    blocks consumed. When a parameter change adds a party to one block, the parties of
+    every other block stay the same: common random numbers hold across parameter
+    values, which keeps a calibration's objective smooth.
+    """
+
+    __slots__ = ("_bits", "_generator", "_origin")
+
+    def __init__(self, generator: np.random.Generator) -> None:
+        self._generator = generator
+        self._bits = generator.bit_generator
+        self._origin = self._bits.state
+
+    def at(self, block: int, part: int = 0) -> np.random.Generator:
+        """The generator, positioned at the start of `part` of `block`."""
+        self._bits.state = self._origin
+        self._bits.advance(block * BLOCK_STRIDE + part * PART_STRIDE)
+        return self._generator
+
+
 class Streams:
     """All streams of one replication; refuses to hand out the same name twice."""
 

@@ -217,7 +217,7 @@ class Model:
             for k, source in enumerate(sources):
                 baseline, surge = self._expected[0, o, k, b], self._expected[1, o, k, b]
                 if baseline + surge > 0:
-                    batch = source.draw(baseline, surge, now, end)
+                    batch = source.draw(b, baseline, surge, now, end)
                     if batch.times.size:
                         self._dispatch(o, k, batch, self.chooser.choose(o, k, batch))
         if end < self.horizon:
