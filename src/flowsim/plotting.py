@@ -21,7 +21,10 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from flowsim.results import ALL, RunResult  # noqa: E402
+from flowsim.results import ALL, RunResult, as_result  # noqa: E402
+
+#: A result object, or the folder it was written to (plots never re-run a simulation).
+ResultLike = RunResult | str | Path
 from flowsim.scenario.schema import Scenario  # noqa: E402
 
 
@@ -42,23 +45,39 @@ def policy_events(scenario: Scenario) -> list[tuple[pd.Timestamp, str, set[str]]
 
 
 def _mark_policies(ax, events: Iterable[tuple[pd.Timestamp, str, set[str]]], country: str, tz) -> None:
+    """Dashed lines at the policies concerning `country`, labels stacked so they do not overlap."""
     shown = [e for e in events if country in e[2]]
-    for i, (when, label, _) in enumerate(shown):
+    if not shown:
+        return
+    fontsize = 6.5
+    left, right = ax.get_xlim()
+    fig = ax.get_figure()
+    width_points = ax.get_position().width * fig.get_figwidth() * 72
+    row_ends: list[float] = []  # where the last label of each row ends, in points from the left
+    for when, label, _ in shown:
         x = when.tz_convert(tz).tz_localize(None)
         ax.axvline(x, color="0.35", linestyle="--", linewidth=0.8)
+        start = (mdates.date2num(x) - left) / (right - left) * width_points + 2
+        end = start + 0.5 * fontsize * len(label)
+        row = next((r for r, last in enumerate(row_ends) if last < start), len(row_ends))
+        if row == len(row_ends):
+            row_ends.append(end)
+        row_ends[row] = end
         ax.annotate(
-            label, xy=(x, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -4 - 9 * (i % 3)),
-            textcoords="offset points", fontsize=6.5, color="0.25", va="top", rotation=0,
+            label, xy=(x, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -3 - 9 * row),
+            textcoords="offset points", fontsize=fontsize, color="0.2", va="top",
+            bbox={"boxstyle": "square,pad=0.05", "facecolor": "white", "edgecolor": "none", "alpha": 0.7},
         )
 
 
 def daily_metric_figure(
-    result: RunResult,
+    result: ResultLike,
     metric: str = "entries",
     countries: list[str] | None = None,
     ylabel: str = "persons per local day",
 ) -> Figure:
     """One panel per country: the mean daily `metric` with its 90% band and policy events."""
+    result = as_result(result)
     daily = result.daily
     rows = daily[(daily["checkpoint"] == ALL) & (daily["metric"] == metric)]
     names = countries or sorted(rows["country"].unique())
@@ -101,7 +120,7 @@ def figure_bytes(fig: Figure, fmt: str = "png", dpi: int = 130) -> bytes:
     return buffer.getvalue()
 
 
-def fit_figure(result: RunResult, fit: pd.DataFrame) -> Figure:
+def fit_figure(result: ResultLike, fit: pd.DataFrame) -> Figure:
     """Simulated against reported, one panel per reporting country (or sum of countries).
 
     Each figure is drawn over its window as a per-day rate (a total over several days is
@@ -109,6 +128,7 @@ def fit_figure(result: RunResult, fit: pd.DataFrame) -> Figure:
     boxes the simulated 90% range with its median. The blue band behind is the simulated
     daily entries of the country, for context.
     """
+    result = as_result(result)
     panels = list(dict.fromkeys(fit["country"]))
     ncols = 2 if len(panels) > 1 else 1
     nrows = (len(panels) + ncols - 1) // ncols
@@ -179,8 +199,9 @@ SCENARIO_COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple
                    "tab:pink", "tab:olive", "tab:cyan", "tab:gray"]
 
 
-def comparison_daily_figure(results: list[RunResult], fit: pd.DataFrame | None = None) -> Figure:
+def comparison_daily_figure(results: list[ResultLike], fit: pd.DataFrame | None = None) -> Figure:
     """Daily entries per country for every scenario (bands), policy markers, reported points."""
+    results = [as_result(r) for r in results]
     countries = sorted({cp.country for r in results for cp in r.scenario.checkpoints.values()})
     ncols = 2
     nrows = (len(countries) + 1) // 2
@@ -259,8 +280,9 @@ def difference_figure(table: pd.DataFrame, metric: str = "entries") -> Figure:
     return fig
 
 
-def queue_figure(results: list[RunResult], checkpoints: list[str]) -> Figure:
+def queue_figure(results: list[ResultLike], checkpoints: list[str]) -> Figure:
     """Queue length (vehicles, hourly) and mean wait (daily) at some checkpoints, all scenarios."""
+    results = [as_result(r) for r in results]
     fig = Figure(figsize=(12.8, 2.6 * len(checkpoints)), layout="constrained")
     axes = fig.subplots(len(checkpoints), 2, squeeze=False)
     for row, cid in enumerate(checkpoints):

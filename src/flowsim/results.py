@@ -229,6 +229,57 @@ def _hourly_queue(scenario: Scenario, h: HourlyArrays, clock: Clock) -> pd.DataF
     return pd.concat(frames, ignore_index=True)
 
 
+def read_result(folder: str | Path) -> RunResult:
+    """A result folder written by `RunResult.write`, read back (for plots and reports).
+
+    Raises `RunError` naming the folder and the missing or unreadable file.
+    """
+    from flowsim.errors import RunError
+    from flowsim.scenario import load_scenario
+
+    root = Path(folder)
+    needed = ("scenario.resolved.yaml", "metadata.json", "daily.csv", "daily_by_replication.csv",
+              "hourly_queue.csv", "stage_stats.csv", "conservation.csv", "hourly.npz")
+    for name in needed:
+        if not (root / name).is_file():
+            raise RunError(f"not a complete flowsim result folder: {name} is missing", file=str(root))
+    try:
+        metadata = RunMetadata(**json.loads((root / "metadata.json").read_text(encoding="utf-8")))
+        tables = {name: pd.read_csv(root / name) for name in needed[2:7]}
+        with np.load(root / "hourly.npz") as npz:
+            hourly = HourlyArrays(
+                checkpoints=tuple(npz["checkpoints"].tolist()),
+                countries=tuple(npz["countries"].tolist()),
+                hour_start_utc=pd.DatetimeIndex(pd.to_datetime(npz["hour_start_utc"], utc=True)),
+                flows=npz["flows"],
+                wait_person_hours=npz["wait_person_hours"],
+                wait_histogram=npz["wait_histogram"],
+                stocks=npz["stocks"],
+                origin_flows=npz["origin_flows"],
+            )
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise RunError(f"cannot read the result folder: {exc}", file=str(root)) from None
+    for name in ("daily.csv", "daily_by_replication.csv"):
+        tables[name]["date"] = pd.to_datetime(tables[name]["date"]).dt.date
+    trace = root / "trace.csv.gz"
+    return RunResult(
+        scenario=load_scenario(root / "scenario.resolved.yaml"),
+        metadata=metadata,
+        daily=tables["daily.csv"],
+        by_replication=tables["daily_by_replication.csv"],
+        hourly_queue=tables["hourly_queue.csv"],
+        stage_stats=tables["stage_stats.csv"],
+        conservation=tables["conservation.csv"],
+        hourly=hourly,
+        trace=pd.read_csv(trace) if trace.is_file() else None,
+    )
+
+
+def as_result(result: RunResult | str | Path) -> RunResult:
+    """A result object, or the result folder it was written to."""
+    return result if isinstance(result, RunResult) else read_result(result)
+
+
 def build_result(
     scenario: Scenario, outputs: list[Aggregates], metadata: RunMetadata, trace: bool = False
 ) -> RunResult:
