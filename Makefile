@@ -7,8 +7,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
+FLOWSIM := $(BIN)/flowsim
+HISTORICAL := scenarios/historical_2022_calibrated.yaml
+OBSERVATIONS := calibration/observations.csv
 
-.PHONY: install run test test-all bench lint schema clean
+.PHONY: install run test bench lint schema fit calibrate compare report clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +22,23 @@ $(STAMP): pyproject.toml requirements.lock
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/flowsim run scenarios/historical_2022.yaml --out results/historical_2022 $(ARGS)
+	$(FLOWSIM) run $(HISTORICAL) --out results/historical_2022 $(ARGS)
+
+# The fit to the reported counts quoted in the README.
+fit: $(STAMP)
+	$(FLOWSIM) validate $(HISTORICAL) --observations $(OBSERVATIONS) -n 20 --out results/historical_2022_fit $(ARGS)
+
+# Recalibrate: rewrites $(HISTORICAL) (about 20 minutes on 2 cores).
+calibrate: $(STAMP)
+	$(FLOWSIM) calibrate scenarios/historical_2022.yaml --observations $(OBSERVATIONS) -n 2 --budget 100 \
+		--out calibration/historical_2022 --fitted $(HISTORICAL) --validation-replications 10 $(ARGS)
+
+compare: $(STAMP)
+	$(FLOWSIM) compare $(HISTORICAL) scenarios/counterfactuals/*.yaml -n 10 \
+		--observations $(OBSERVATIONS) --out results/counterfactuals $(ARGS)
+
+report: $(STAMP)
+	$(FLOWSIM) report results/historical_2022_fit results/counterfactuals --out results/report.html
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(ARGS)

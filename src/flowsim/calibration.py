@@ -256,11 +256,13 @@ def _profile(objective: Objective, best: np.ndarray, best_loss: float) -> list[d
             se = float("inf")
         fitted = p.value(best[i])
         low, high = max(p.lower, fitted - 1.96 * se), min(p.upper, fitted + 1.96 * se)
-        identified = bool(np.isfinite(se) and (high - low) < IDENTIFIED_WIDTH * span)
+        at_bound = bool(best[i] <= 1e-3 or best[i] >= 1 - 1e-3)
+        # At a bound, the bound decides the value, not the data.
+        identified = bool(np.isfinite(se) and (high - low) < IDENTIFIED_WIDTH * span and not at_bound)
         rows.append({
             "name": p.name, "start": p.start, "fitted": fitted, "lower": p.lower, "upper": p.upper,
             "se": se, "ci_low": low, "ci_high": high, "identified": identified,
-            "at_bound": bool(best[i] <= 1e-6 or best[i] >= 1 - 1e-6), "source": p.source,
+            "at_bound": at_bound, "source": p.source,
         })
     return rows
 
@@ -336,6 +338,8 @@ def fitted_yaml(scenario_path: Path, out_file: Path, result: CalibrationResult, 
     ]
     for row in result.params.itertuples():
         verdict = "identified" if row.identified else "NOT identified"
+        if row.at_bound:
+            verdict += " (at its bound)"
         interval = f"95% ~ [{row.ci_low:.4g}, {row.ci_high:.4g}]" if math.isfinite(row.se) else "flat profile"
         lines.append(f"  {row.name}: {{value: {row.fitted:.6g}}}  # {verdict}; {interval}; started at {row.start:.4g}")
     return "\n".join(lines) + "\n"

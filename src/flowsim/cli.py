@@ -169,7 +169,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     )
     atomic_write_text(out / "fit.csv", table[FIT_COLUMNS].to_csv(index=False))
     atomic_write_bytes(out / "fit.png", figure_bytes(fit_plot))
-    print(result.params[["name", "start", "fitted", "ci_low", "ci_high", "identified"]].to_string(index=False))
+    print(result.params[["name", "start", "fitted", "ci_low", "ci_high", "identified", "at_bound"]].to_string(index=False))
     for line in summarize_fit(table).lines():
         print(line)
     print(f"{result.evaluations} evaluations; fitted scenario written to {fitted_path}")
