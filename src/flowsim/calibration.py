@@ -40,6 +40,7 @@ from flowsim.timebase import Clock
 
 PROFILE_STEP = 0.08  # in units of each parameter's range
 IDENTIFIED_WIDTH = 0.5  # a 95% interval narrower than this share of the range is "identified"
+AT_BOUND = 0.01  # a fitted value this close to a bound (share of the range) is set by the bound
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,7 @@ def _profile(objective: Objective, best: np.ndarray, best_loss: float) -> list[d
             se = float("inf")
         fitted = p.value(best[i])
         low, high = max(p.lower, fitted - 1.96 * se), min(p.upper, fitted + 1.96 * se)
-        at_bound = bool(best[i] <= 1e-3 or best[i] >= 1 - 1e-3)
+        at_bound = bool(best[i] <= AT_BOUND or best[i] >= 1 - AT_BOUND)
         # At a bound, the bound decides the value, not the data.
         identified = bool(np.isfinite(se) and (high - low) < IDENTIFIED_WIDTH * span and not at_bound)
         rows.append({
@@ -340,6 +341,8 @@ def fitted_yaml(scenario_path: Path, out_file: Path, result: CalibrationResult, 
         verdict = "identified" if row.identified else "NOT identified"
         if row.at_bound:
             verdict += " (at its bound)"
+        elif row.ci_low <= row.lower or row.ci_high >= row.upper:
+            verdict += " (interval cut by a bound)"
         interval = f"95% ~ [{row.ci_low:.4g}, {row.ci_high:.4g}]" if math.isfinite(row.se) else "flat profile"
         lines.append(f"  {row.name}: {{value: {row.fitted:.6g}}}  # {verdict}; {interval}; started at {row.start:.4g}")
     return "\n".join(lines) + "\n"
