@@ -28,6 +28,12 @@ def _explain(err: OSError, target: Path) -> RunError:
     return RunError(f"cannot write results ({reason})", file=str(target))
 
 
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 def _fsync_tree(folder: Path) -> None:
     for path in folder.rglob("*"):
         if path.is_file():
@@ -47,9 +53,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; results are ordinary folders
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; results are ordinary folders
     except OSError as err:
         raise _explain(err, target) from None
     try:
@@ -85,6 +89,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise _explain(err, path) from None
     tmp = Path(tmp_name)
     try:
+        os.chmod(fd, 0o666 & ~_umask())  # mkstemp makes it private; results are ordinary files
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
