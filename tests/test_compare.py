@@ -76,6 +76,8 @@ def test_compare_and_report_commands(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "ban" in printed and "Testland" in printed
     table = pd.read_csv(out / "comparison.csv")
+    head = pd.read_csv(out / "headline.csv")
+    assert set(head.scenario) == {"ban"} and (head.paired_to_unpaired_width > 0).all()
     assert set(table.scenario) == {"single", "ban"}
     for name in ("daily_entries", "differences", "queues"):
         assert (out / f"{name}.png").stat().st_size > 5000

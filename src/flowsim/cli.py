@@ -204,8 +204,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "differences": difference_figure(comparison.table, "entries"),
         "queues": queue_figure(comparison.results, busiest_checkpoints(base)),
     }
+    table = headline(comparison.table)
     with atomic_dir(out) as tmp:
         comparison.table.to_csv(tmp / "comparison.csv", index=False)
+        table.to_csv(tmp / "headline.csv", index=False)
         for name, fig in figures.items():
             for fmt in ("png", "svg"):
                 (tmp / f"{name}.{fmt}").write_bytes(figure_bytes(fig, fmt))
@@ -213,7 +215,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
             result.write_summary(tmp / "scenarios" / result.scenario.name)
         if fit is not None:
             fit.to_csv(tmp / "fit.csv", index=False)
-    table = headline(comparison.table)
     with pd_options():
         print(f"entries over the horizon, difference from {base.scenario.name} (paired 95% CI):")
         for _, row in table.iterrows():

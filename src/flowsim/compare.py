@@ -174,4 +174,9 @@ def headline(table: pd.DataFrame) -> pd.DataFrame:
     """Entries over the horizon per country: difference from the baseline with its interval."""
     rows = table[(table["checkpoint"] == ALL) & (table["period"] == "horizon") & (table["metric"] == "entries")]
     rows = rows[rows["scenario"] != table["scenario"].iloc[0]]
-    return rows[["scenario", "country", "baseline_mean", "mean", "diff_mean", "diff_ci_low", "diff_ci_high"]]
+    out = rows[["scenario", "country", "baseline_mean", "mean", "diff_mean", "diff_ci_low", "diff_ci_high"]].copy()
+    # What common random numbers buy: the paired interval's width over the unpaired one's.
+    out["paired_to_unpaired_width"] = (rows["diff_ci_high"] - rows["diff_ci_low"]) / (
+        rows["unpaired_ci_high"] - rows["unpaired_ci_low"]
+    )
+    return out.round({c: 1 for c in out.columns[2:-1]} | {"paired_to_unpaired_width": 3})
