@@ -14,6 +14,7 @@ from pathlib import Path
 
 from flowsim import __version__
 from flowsim.errors import FlowsimError, RunError
+from flowsim.executors import dask_executor
 
 
 def _positive_int(text: str) -> int:
@@ -40,6 +41,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replications", "-n", type=_positive_int, help="default: the scenario's")
     p.add_argument("--seed", type=_seed, help="default: the scenario's")
     p.add_argument("--workers", "-j", type=_positive_int, help="processes (default: all cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run replications on a Dask cluster, e.g. tcp://10.0.0.5:8786 (needs flowsim[dask])")
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
         help="override a scenario field, e.g. demand.choice.hours_weight=0.2 (repeatable)",
@@ -56,10 +59,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario, args.overrides)
     out = Path(args.out) if args.out else Path("results") / scenario.name
     _check_writable(out)
-    result = run(
-        scenario, replications=args.replications, seed=args.seed, workers=args.workers,
-        trace=args.trace, progress=not args.quiet,
-    )
+    with dask_executor(args.scheduler) as executor:
+        result = run(
+            scenario, replications=args.replications, seed=args.seed, workers=args.workers,
+            trace=args.trace, progress=not args.quiet, executor=executor,
+        )
     figures = {}
     if not args.no_plot:
         fig = daily_metric_figure(result, "entries")
@@ -113,7 +117,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     observations = _observations(args, scenario)
     out = Path(args.out) if args.out else Path("results") / f"{scenario.name}_validation"
     _check_writable(out)
-    result = run(scenario, replications=args.replications, seed=args.seed, workers=args.workers, progress=not args.quiet)
+    with dask_executor(args.scheduler) as executor:
+        result = run(scenario, replications=args.replications, seed=args.seed, workers=args.workers,
+                     progress=not args.quiet, executor=executor)
     table = validate(result, observations, args.reporting_error)
     fit_plot, daily_plot = fit_figure(result, table), daily_metric_figure(result, "entries")
     result.write(
@@ -145,21 +151,23 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     workers = args.workers or default_workers()
     params = [p.strip() for p in args.params.split(",")] if args.params else None
     bar = tqdm(desc="evaluations", unit="eval", file=sys.stderr, disable=args.quiet, delay=1.0)
-    try:
-        result = calibrate(
-            args.scenario, observations, params=params, replications=args.replications or 2,
-            seed=args.seed, workers=workers, budget=args.budget, out_dir=out, overrides=args.overrides,
-            reporting_error=args.reporting_error, progress=bar.update,
-            pilot_replications=args.pilot_replications,
-        )
-    finally:
-        bar.close()
-    fitted_path = Path(args.fitted) if args.fitted else out / "fitted.yaml"
-    command = ["flowsim", *args.argv]
-    atomic_write_text(fitted_path, fitted_yaml(Path(args.scenario), fitted_path, result, command))
-    atomic_write_text(out / "parameters.csv", result.params.to_csv(index=False))
-    fitted = load_scenario(fitted_path)
-    check = run(fitted, replications=args.validation_replications, seed=args.seed, workers=workers, progress=not args.quiet)
+    with dask_executor(args.scheduler) as executor:
+        try:
+            result = calibrate(
+                args.scenario, observations, params=params, replications=args.replications or 2,
+                seed=args.seed, workers=workers, budget=args.budget, out_dir=out, overrides=args.overrides,
+                reporting_error=args.reporting_error, progress=bar.update,
+                pilot_replications=args.pilot_replications, executor=executor,
+            )
+        finally:
+            bar.close()
+        fitted_path = Path(args.fitted) if args.fitted else out / "fitted.yaml"
+        command = ["flowsim", *args.argv]
+        atomic_write_text(fitted_path, fitted_yaml(Path(args.scenario), fitted_path, result, command))
+        atomic_write_text(out / "parameters.csv", result.params.to_csv(index=False))
+        fitted = load_scenario(fitted_path)
+        check = run(fitted, replications=args.validation_replications, seed=args.seed, workers=workers,
+                    progress=not args.quiet, executor=executor)
     table = validate(check, observations, args.reporting_error)
     fit_plot = fit_figure(check, table)
     check.write(
@@ -194,8 +202,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         observations = _observations(args, scenarios[0])
     out = Path(args.out)
     _check_writable(out)
-    comparison = compare(scenarios, replications=args.replications, seed=args.seed, workers=args.workers,
-                         progress=not args.quiet)
+    with dask_executor(args.scheduler) as executor:
+        comparison = compare(scenarios, replications=args.replications, seed=args.seed, workers=args.workers,
+                             progress=not args.quiet, executor=executor)
     base = comparison.baseline
     if args.observations:
         fit = validate(base, observations)
