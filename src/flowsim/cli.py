@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 from pathlib import Path
 
 from flowsim import __version__
@@ -35,6 +36,15 @@ def _seed(text: str) -> int:
     if not 0 <= value < 2**63:
         raise argparse.ArgumentTypeError(f"must be between 0 and 2**63-1, got {value}")
     return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (and exit status 2), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("flowsim").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"flowsim: error: {where}{message} (see {self.prog} --help)\n")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -305,7 +315,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="flowsim", description="Simulate border-crossing queues and policy counterfactuals."
     )
     parser.add_argument("--version", action="version", version=f"flowsim {__version__}")

@@ -521,10 +521,13 @@ def check_references(s: Scenario) -> None:
         for aname in origin.attribute_shares:
             if aname not in attrs:
                 raise ReferenceError_(f"demand.origins.{oid}.attribute_shares.{aname}", _unknown("attribute", aname, attrs))
-        shares = origin.class_shares or {k: c.share for k, c in s.demand.classes.items()}
-        if not math.isclose(sum(shares.values()), 1.0, abs_tol=1e-6):
-            where = "class_shares" if origin.class_shares else "(demand.classes shares)"
-            raise ReferenceError_(f"demand.origins.{oid}.{where}", f"shares sum to {sum(shares.values()):g}, not 1")
+        if origin.class_shares and not math.isclose(sum(origin.class_shares.values()), 1.0, abs_tol=1e-6):
+            total = sum(origin.class_shares.values())
+            raise ReferenceError_(f"demand.origins.{oid}.class_shares", f"shares sum to {total:g}, not 1")
+    if any(not o.class_shares for o in s.demand.origins.values()):
+        total = sum(c.share for c in s.demand.classes.values())
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ReferenceError_("demand.classes", f"the classes' shares sum to {total:g}, not 1")
     surge_total = sum(o.surge_share for o in s.demand.origins.values())
     if s.demand.surge and not math.isclose(surge_total, 1.0, abs_tol=1e-6):
         raise ReferenceError_("demand.origins", f"surge_share values sum to {surge_total:g}, not 1")
@@ -570,6 +573,27 @@ def _check_policies(s: Scenario, attrs: dict[str, Attribute], modes: set[str]) -
                     raise ReferenceError_(f"{base}.selector.modes[{i}]", _unknown("mode", m, modes))
         if isinstance(p, CapacityChange) and p.mode not in s.checkpoints[p.checkpoint].modes:
             raise ReferenceError_(f"{base}.mode", _unknown(f"mode at {p.checkpoint}", p.mode, s.checkpoints[p.checkpoint].modes))
+    _check_capacity_overlaps(s)
+
+
+def _check_capacity_overlaps(s: Scenario) -> None:
+    """Two capacity changes may not set the same thing of the same stage at the same time.
+
+    Which one would win, and what the end of one would restore, is not defined.
+    """
+    changes = [(pid, p) for pid, p in s.policies.items() if isinstance(p, CapacityChange)]
+    for i, (pid, p) in enumerate(changes):
+        for qid, q in changes[:i]:
+            if (p.checkpoint, p.mode) != (q.checkpoint, q.mode) or not set(p.stages) & set(q.stages):
+                continue
+            fields = [f for f in ("lanes", "service_multiplier") if getattr(p, f) is not None and getattr(q, f) is not None]
+            p_end, q_end = p.end or s.horizon.end, q.end or s.horizon.end
+            if fields and p.start < q_end and q.start < p_end:
+                raise ReferenceError_(
+                    f"policies.{pid}",
+                    f"sets {fields[0]} of {p.checkpoint} {p.mode} while policy {qid!r} does too "
+                    "(contradictory overlapping capacity changes; end one before the other starts)",
+                )
 
 
 def json_schema() -> dict[str, Any]:
