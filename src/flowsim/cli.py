@@ -10,8 +10,8 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 from pathlib import Path
+from typing import NoReturn
 
 from flowsim import __version__
 from flowsim.errors import FlowsimError, RunError
@@ -64,9 +64,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``flowsim run``."""
     from flowsim.plotting import daily_metric_figure, figure_bytes
     from flowsim.runner import run
-    from flowsim.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario, args.overrides)
+    scenario = _load(args.scenario, args.overrides)
     out = Path(args.out) if args.out else Path("results") / scenario.name
     _check_writable(out)
     with dask_executor(args.scheduler) as executor:
@@ -110,10 +109,28 @@ def _check_writable(out: Path) -> None:
         raise RunError("cannot write results (permission denied)", file=str(out))
 
 
+def _warn(lines: list[str]) -> None:
+    for line in lines:
+        print(f"flowsim: warning: {line}", file=sys.stderr)
+
+
+def _load(path: str, overrides: Sequence[str]):
+    """Load a scenario and print its warnings."""
+    from flowsim.checks import scenario_warnings
+    from flowsim.scenario import load_scenario
+
+    scenario = load_scenario(path, overrides)
+    _warn(scenario_warnings(scenario, path))
+    return scenario
+
+
 def _observations(args: argparse.Namespace, scenario):
+    from flowsim.checks import observation_warnings
     from flowsim.observations import load_observations
 
-    return load_observations(args.observations, scenario)
+    observations = load_observations(args.observations, scenario)
+    _warn(observation_warnings(observations, scenario, args.observations))
+    return observations
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -121,9 +138,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from flowsim.fit import FIT_COLUMNS, summarize_fit, validate
     from flowsim.plotting import daily_metric_figure, figure_bytes, fit_figure
     from flowsim.runner import run
-    from flowsim.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario, args.overrides)
+    scenario = _load(args.scenario, args.overrides)
     observations = _observations(args, scenario)
     out = Path(args.out) if args.out else Path("results") / f"{scenario.name}_validation"
     _check_writable(out)
@@ -146,15 +162,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """``flowsim calibrate``: tune the scenario's parameters to the observations."""
+    from tqdm import tqdm
+
     from flowsim.atomic import atomic_write_bytes, atomic_write_text
     from flowsim.calibration import calibrate, fitted_yaml
     from flowsim.fit import FIT_COLUMNS, summarize_fit, validate
     from flowsim.plotting import figure_bytes, fit_figure
     from flowsim.runner import default_workers, run
     from flowsim.scenario import load_scenario
-    from tqdm import tqdm
 
-    scenario = load_scenario(args.scenario, args.overrides)
+    scenario = _load(args.scenario, args.overrides)
     observations = _observations(args, scenario)
     out = Path(args.out)
     _check_writable(out / "x")
@@ -198,10 +215,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """``flowsim compare``: counterfactuals against a baseline, paired by replication."""
     from flowsim.atomic import atomic_dir
     from flowsim.compare import compare, headline
-    from flowsim.plotting import comparison_daily_figure, difference_figure, figure_bytes, queue_figure
-    from flowsim.scenario import load_scenario
+    from flowsim.plotting import (
+        comparison_daily_figure,
+        difference_figure,
+        figure_bytes,
+        queue_figure,
+    )
 
-    scenarios = [load_scenario(path, args.overrides) for path in [args.baseline, *args.others]]
+    scenarios = [_load(path, args.overrides) for path in [args.baseline, *args.others]]
     names = [s.name for s in scenarios]
     if len(set(names)) != len(names):
         raise RunError(f"scenario names must differ, got {', '.join(names)}", field_path="SCENARIOS")
@@ -281,10 +302,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """``flowsim check``: validate scenario files without running them."""
-    from flowsim.scenario import load_scenario
 
     for path in args.scenarios:
-        scenario = load_scenario(path, args.overrides)
+        scenario = _load(path, args.overrides)
         print(
             f"{path}: ok ({scenario.name}: {len(scenario.checkpoints)} checkpoints, "
             f"{len(scenario.demand.origins)} origins, {len(scenario.policies)} policies)"
