@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from typing import Any
 
 from flowsim.scenario import Scenario, scenario_from_mapping
@@ -25,11 +26,10 @@ def single_checkpoint(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An M/G/c-like scenario: one origin, one checkpoint, one mode, no surge."""
-    end_day = 1 + days
+    end = dt.datetime.fromisoformat(START) + dt.timedelta(days=days)
     data: dict[str, Any] = {
         "name": "single",
-        "horizon": {"start": START, "end": f"2022-09-{end_day:02d}T00:00:00+03:00" if end_day <= 30
-                    else f"2022-10-{end_day - 30:02d}T00:00:00+03:00"},
+        "horizon": {"start": START, "end": end.isoformat()},
         "seed": 7,
         "replications": 2,
         "attributes": {

@@ -26,9 +26,9 @@ DAYS = 30
 REPLICATIONS = 12
 
 
-def _stage_estimates(scenario, replications: int = REPLICATIONS):
+def _stage_estimates(scenario, replications: int = REPLICATIONS, days: int = DAYS):
     """Per replication: mean queue wait (min), time-average queue length, arrival rate (/min)."""
-    horizon = DAYS * 1440.0
+    horizon = days * 1440.0
     waits, lengths, rates, abandon = [], [], [], []
     for r in range(replications):
         out = simulate(scenario, seed=11, replication=r)
@@ -67,6 +67,17 @@ def test_mmc_mean_wait_and_queue_length_match_erlang_c(lam_per_min, service_minu
     _assert_close(lengths, mmc_mean_queue_length(lam_per_min, mu, lanes))
     # Little's law, L = lambda W, within each replication: the engine's time-average
     # queue must equal its arrival rate times its mean wait up to the end effects.
+    np.testing.assert_allclose(lengths, rates * waits, rtol=0.03)
+
+
+def test_mmc_at_utilisation_095_matches_erlang_c():
+    """Heavy traffic: long runs, as the queue forgets its empty start slowly (relaxation ~ days)."""
+    lam, service, lanes, days = 0.38, 10.0, 4, 150
+    scenario = build(single_checkpoint(arrivals_per_hour=lam * 60, lanes=lanes, days=days,
+                                       service_minutes={"dist": "exponential", "mean": service}))
+    waits, lengths, rates, _ = _stage_estimates(scenario, replications=16, days=days)
+    _assert_close(waits, mmc_mean_wait(lam, 1 / service, lanes))
+    _assert_close(lengths, mmc_mean_queue_length(lam, 1 / service, lanes))
     np.testing.assert_allclose(lengths, rates * waits, rtol=0.03)
 
 
@@ -115,3 +126,35 @@ def test_md1_mean_wait_matches_pollaczek_khinchine():
     )
     waits, *_ = _stage_estimates(scenario)
     _assert_close(waits, md1_mean_wait(lam, service))
+
+
+def test_time_varying_arrivals_match_their_expected_counts():
+    """Weekday and hour-of-day factors: persons setting out per hour of the day against the exact mean.
+
+    Per hour of the day the count over R replications is Poisson (parties of one person)
+    with the mean the demand model integrates; the sum of the 24 squared z-scores is
+    chi-square with 24 degrees of freedom and must stay under 60 (p ~ 5e-5). Power: the
+    same profile shifted by one hour gives a statistic in the thousands.
+    """
+    from flowsim.demand import persons_per_step
+    from flowsim.timebase import Clock
+
+    hourly = [0.3, 0.2, 0.2, 0.2, 0.3, 0.6, 1.0, 1.4, 1.6, 1.6, 1.5, 1.4,
+              1.3, 1.3, 1.3, 1.3, 1.3, 1.3, 1.2, 1.1, 1.0, 0.8, 0.6, 0.4]
+    data = single_checkpoint(arrivals_per_hour=30, service_minutes={"dist": "exponential", "mean": 1.0},
+                             lanes=4, days=14)
+    data["demand"]["hourly_factors"] = hourly
+    data["demand"]["weekday_factors"] = [0.9, 0.9, 0.95, 1.0, 1.15, 1.5, 1.1]
+    data["demand"]["timezone"] = "Europe/Moscow"
+    scenario = build(data)
+    clock = Clock(scenario.horizon.start, scenario.horizon.end)
+    per_step = persons_per_step(scenario, clock)[0, 0]  # baseline, the one origin, per quarter hour
+    expected_hourly = per_step.reshape(-1, 4).sum(axis=1)  # per simulated hour (starts at local midnight)
+    replications = 6
+    observed = sum(simulate(scenario, seed=2, replication=r).origin_flows[0, 0] for r in range(replications))
+    by_hour_of_day = observed.reshape(-1, 24).sum(axis=0)
+    expected = replications * expected_hourly.reshape(-1, 24).sum(axis=0)
+    chi2 = (((by_hour_of_day - expected) ** 2) / expected).sum()
+    assert chi2 < 60, chi2
+    shifted = np.roll(expected, 1)
+    assert (((by_hour_of_day - shifted) ** 2) / shifted).sum() > 1000
