@@ -56,3 +56,42 @@ def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "cannot reach the Dask scheduler" in err[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_worker_killed_mid_run_loses_nothing(tmp_path):
+    """Dask reruns the replications of a dead worker; the result is still the local one."""
+    import os
+    import signal
+    import threading
+    import time
+
+    import flowsim
+    from builders import build
+    from flowsim.executors import dask_executor
+
+    data = two_borders(informed_share=0.5)
+    data["horizon"]["end"] = "2022-12-30T00:00:00+03:00"  # about half a second per replication
+    scenario = build(data)
+    local = flowsim.run(scenario, replications=6, seed=3, workers=1, progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        nanny = next(iter(cluster.workers.values()))
+        victim = nanny.process.process.pid
+
+        killed_at = []
+
+        def kill_one_worker():
+            time.sleep(1.0)  # replications are running on both workers by then
+            os.kill(victim, signal.SIGKILL)
+            killed_at.append(time.monotonic())
+
+        killer = threading.Thread(target=kill_one_worker)
+        with dask_executor(cluster.scheduler_address) as executor:
+            killer.start()
+            remote = flowsim.run(scenario, replications=6, seed=3, executor=executor, progress=False)
+            finished_at = time.monotonic()
+        killer.join()
+    assert killed_at and killed_at[0] < finished_at  # the worker died while the run was going on
+    with pytest.raises(ProcessLookupError):
+        os.kill(victim, 0)  # the worker did die
+    pd.testing.assert_frame_equal(local.daily, remote.daily)
