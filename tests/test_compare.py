@@ -75,6 +75,7 @@ def test_compare_and_report_commands(tmp_path, capsys):
     assert main(["compare", str(base), str(ban), "-n", "3", "-j", "1", "--out", str(out), "-q"]) == 0
     printed = capsys.readouterr().out
     assert "ban" in printed and "Testland" in printed
+    assert not (tmp_path / ".cmp.partial").exists()  # the resume checkpoints go once the result is written
     table = pd.read_csv(out / "comparison.csv")
     head = pd.read_csv(out / "headline.csv")
     assert set(head.scenario) == {"ban"} and (head.paired_to_unpaired_width > 0).all()
@@ -97,3 +98,25 @@ def test_report_rejects_a_folder_that_is_not_a_result(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a flowsim result folder" in err[0]
     assert not (tmp_path / "r.html").exists()
+
+
+def test_an_interrupted_comparison_resumes_from_its_finished_scenarios(tmp_path, monkeypatch):
+    import flowsim.compare as compare_module
+
+    data = two_borders(informed_share=0.5)
+    scenarios = [build(data), build(renamed(deep_merge(data, {"policies": BAN}), "ban"))]
+    full = compare(scenarios, replications=3, seed=4, workers=1, progress=False, checkpoints=tmp_path / "cp")
+    # The run died after the baseline: only its folder is left.
+    import shutil
+
+    shutil.rmtree(tmp_path / "cp" / "ban")
+    calls = []
+    real_run = compare_module.run
+    monkeypatch.setattr(compare_module, "run", lambda sc, **kw: calls.append(sc.name) or real_run(sc, **kw))
+    resumed = compare(scenarios, replications=3, seed=4, workers=1, progress=False, checkpoints=tmp_path / "cp")
+    assert calls == ["ban"]
+    pd.testing.assert_frame_equal(full.table, resumed.table)
+    # A different seed is a different run: nothing is reused.
+    calls.clear()
+    compare(scenarios, replications=3, seed=5, workers=1, progress=False, checkpoints=tmp_path / "cp")
+    assert calls == ["single", "ban"]

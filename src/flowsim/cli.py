@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -233,9 +234,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         observations = _observations(args, scenarios[0])
     out = Path(args.out)
     _check_writable(out)
+    # Each finished scenario is kept here, so that rerunning the same command resumes.
+    checkpoints = out.parent / f".{out.name}.partial"
     with dask_executor(args.scheduler) as executor:
         comparison = compare(scenarios, replications=args.replications, seed=args.seed, workers=args.workers,
-                             progress=not args.quiet, executor=executor)
+                             progress=not args.quiet, executor=executor, checkpoints=checkpoints)
     base = comparison.baseline
     if args.observations:
         fit = validate(base, observations)
@@ -255,6 +258,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             result.write_summary(tmp / "scenarios" / result.scenario.name)
         if fit is not None:
             fit.to_csv(tmp / "fit.csv", index=False)
+    shutil.rmtree(checkpoints, ignore_errors=True)
     with pd_options():
         print(f"entries over the horizon, difference from {base.scenario.name} (paired 95% CI):")
         for _, row in table.iterrows():

@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from flowsim.monitor import FLOW_METRICS, STOCK_METRICS, WAIT_EDGES_HOURS
-from flowsim.results import ALL, RunResult
+from flowsim.results import ALL, RunResult, read_result
 from flowsim.runner import run
 from flowsim.scenario import Scenario, load_scenario
 
@@ -157,17 +157,41 @@ def compare(
     workers: int | None = None,
     executor: Executor | None = None,
     progress: bool = True,
+    checkpoints: str | Path | None = None,
 ) -> Comparison:
-    """Run the baseline (first) and every other scenario on the same seeds and compare them."""
+    """Run the baseline (first) and every other scenario on the same seeds and compare them.
+
+    With `checkpoints`, each scenario's run is kept in that folder as soon as it is done,
+    and a later call with the same scenarios, seed and replications reads it back instead
+    of running it again (so an interrupted comparison resumes).
+    """
     loaded = [s if isinstance(s, Scenario) else load_scenario(s) for s in scenarios]
     base = loaded[0]
     n = base.replications if replications is None else replications
     s = base.seed if seed is None else seed
-    results = [
-        run(sc, replications=n, seed=s, workers=workers, executor=executor, progress=progress)
-        for sc in loaded
-    ]
+    results = []
+    for sc in loaded:
+        folder = Path(checkpoints) / sc.name if checkpoints is not None else None
+        key = _run_key(sc, n, s)
+        if folder is not None and (folder / "run.key").is_file() and (folder / "run.key").read_text() == key:
+            results.append(read_result(folder))
+            continue
+        result = run(sc, replications=n, seed=s, workers=workers, executor=executor, progress=progress)
+        if folder is not None:
+            result.write(folder, figures={"run.key": key.encode()})
+        results.append(result)
     return Comparison(results=results, table=comparison_table(results))
+
+
+def _run_key(scenario: Scenario, replications: int, seed: int) -> str:
+    """What identifies a finished run: the resolved scenario, seed, replications and version."""
+    import hashlib
+
+    from flowsim import __version__
+    from flowsim.scenario import dump_resolved
+
+    text = f"{dump_resolved(scenario)}\nseed={seed}\nreplications={replications}\nversion={__version__}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def headline(table: pd.DataFrame) -> pd.DataFrame:

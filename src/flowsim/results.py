@@ -109,7 +109,7 @@ class RunResult:
                 tmp / "hourly.npz",
                 checkpoints=np.array(self.hourly.checkpoints),
                 countries=np.array(self.hourly.countries),
-                hour_start_utc=self.hourly.hour_start_utc.astype("int64").to_numpy(),
+                hour_start_utc_ns=self.hourly.hour_start_utc.as_unit("ns").asi8,
                 flows=self.hourly.flows,
                 wait_person_hours=self.hourly.wait_person_hours,
                 wait_histogram=self.hourly.wait_histogram,
@@ -250,7 +250,7 @@ def read_result(folder: str | Path) -> RunResult:
             hourly = HourlyArrays(
                 checkpoints=tuple(npz["checkpoints"].tolist()),
                 countries=tuple(npz["countries"].tolist()),
-                hour_start_utc=pd.DatetimeIndex(pd.to_datetime(npz["hour_start_utc"], utc=True)),
+                hour_start_utc=pd.DatetimeIndex(pd.to_datetime(npz["hour_start_utc_ns"], utc=True, unit="ns")),
                 flows=npz["flows"],
                 wait_person_hours=npz["wait_person_hours"],
                 wait_histogram=npz["wait_histogram"],
