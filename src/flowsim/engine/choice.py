@@ -11,6 +11,7 @@ information update, for every (origin, class, informed, profile) at once.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -76,6 +77,8 @@ class Chooser:
         ]
         self.travel_array = np.array(self.travel_minutes).reshape(len(self.travel_minutes), len(model.sites))
         self._weights: list[list[np.ndarray]] = []
+        self._row_indices = [[idx.tolist() for idx, _, _ in per_class] for per_class in self.rows]
+        self._row_cache: dict[tuple[int, int, bool, int], list[float]] = {}
         self._known_version = -1
         self._blocked = np.zeros_like(self._docs_ok)
         self._deterred = np.zeros(self._docs_ok.shape)
@@ -84,6 +87,7 @@ class Chooser:
 
     def refresh(self) -> None:
         """Recompute all choice weights from the current queues and known policies."""
+        self._row_cache.clear()
         model = self.model
         if model.rules_version != self._known_version:
             self._update_known()
@@ -142,15 +146,25 @@ class Chooser:
         return float(self._deterred[profile, alt])
 
     def rechoose(self, party: Party, exclude: tuple[int, ...]) -> int:
-        """Choose again without the checkpoints in `exclude`; `NO_CHOICE` if none is left."""
-        idx = self.rows[party.origin][party.klass][0]
-        if idx.size == 0:
+        """Choose again without the checkpoints in `exclude`; `NO_CHOICE` if none is left.
+
+        Plain Python over the party's few alternatives: called for every party that balks,
+        reneges or is deterred, where numpy's per-call overhead would dominate.
+        """
+        idx = self._row_indices[party.origin][party.klass]
+        if not idx:
             return NO_CHOICE
-        w = self._weights[party.origin][party.klass][int(party.informed), party.profile].copy()
-        w[np.isin(self.alt_site_array[idx], exclude)] = 0.0
-        total = w.sum()
+        key = (party.origin, party.klass, party.informed, party.profile)
+        weights = self._row_cache.get(key)
+        if weights is None:
+            weights = self._weights[party.origin][party.klass][int(party.informed), party.profile].tolist()
+            self._row_cache[key] = weights
+        alt_site, total, cumulative = self.alt_site, 0.0, []
+        for a, w in zip(idx, weights, strict=True):
+            if alt_site[a] not in exclude:
+                total += w
+            cumulative.append(total)
         if total <= 0.0:
             return NO_CHOICE
-        cdf = np.cumsum(w)
-        local = min(int(np.searchsorted(cdf, self._retry() * total, side="right")), idx.size - 1)
-        return int(idx[local])
+        local = min(bisect_right(cumulative, self._retry() * total), len(idx) - 1)
+        return idx[local]
