@@ -101,6 +101,7 @@ class PartyBatch:
     counts: np.ndarray  # [party, attribute] persons holding each attribute
     profiles: np.ndarray
     informed: np.ndarray
+    surge: np.ndarray  #: part of the surge rather than normal traffic
     choice_u: np.ndarray
     balk_minutes: np.ndarray
     patience_minutes: np.ndarray
@@ -165,6 +166,7 @@ class PartySource:
             counts=counts[order],
             profiles=bits.sum(axis=1)[order],
             informed=(rng["informed"].random(n) < self._informed_share)[order],
+            surge=is_surge[order],
             choice_u=rng["choice"].random(n)[order],
             balk_minutes=(self._balk.sample(rng["balk"], n) if self._balk else np.full(n, np.inf))[order],
             patience_minutes=(

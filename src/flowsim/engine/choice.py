@@ -1,12 +1,13 @@
 """Border choice: a multinomial logit over (checkpoint, mode) alternatives.
 
-Utility = country attractiveness + the class's mode constant
+Utility = country attractiveness (for normal traffic, or the country's surge
+          attractiveness for the mobilization surge) + the class's mode constant
           - hours_weight * (travel hours + expected wait hours at the last update).
 An alternative is open to a party if its lanes for the mode exist and the destination
 admits the party's documents. Informed parties also know the policies in force: they
 avoid checkpoints that are closed or whose rules would stop them, and are deterred
 from screened ones with the rules' probability. Choice weights are recomputed at each
-information update, for every (origin, class, informed, profile) at once.
+information update, for every (origin, class, surge, informed, profile) at once.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class Chooser:
             shares = class_shares(s, origin_name)
             per_class = []
             for klass_name, klass in s.demand.classes.items():
-                idx, base, travel = [], [], []
+                idx, base, travel = [], ([], []), []
                 if shares[klass_name] > 0:
                     for a, (site_index, mode) in enumerate(zip(self.alt_site, self.alt_mode, strict=True)):
                         site = model.sites[site_index]
@@ -63,11 +64,13 @@ class Chooser:
                             hours = origin.travel_hours[site.id]
                             idx.append(a)
                             travel.append(hours)
-                            base.append(
-                                countries[site.country].attractiveness
-                                + klass.modes[mode]
-                                - self._hours_weight * hours
-                            )
+                            country = countries[site.country]
+                            surge = country.surge_attractiveness
+                            for group, constant in zip(
+                                base, (country.attractiveness, country.attractiveness if surge is None else surge),
+                                strict=True,
+                            ):
+                                group.append(constant + klass.modes[mode] - self._hours_weight * hours)
                 per_class.append((np.array(idx, dtype=np.int64), np.array(base), np.array(travel)))
             self.rows.append(per_class)
         #: travel minutes from each origin to each checkpoint (inf where unreachable)
@@ -78,7 +81,7 @@ class Chooser:
         self.travel_array = np.array(self.travel_minutes).reshape(len(self.travel_minutes), len(model.sites))
         self._weights: list[list[np.ndarray]] = []
         self._row_indices = [[idx.tolist() for idx, _, _ in per_class] for per_class in self.rows]
-        self._row_cache: dict[tuple[int, int, bool, int], list[float]] = {}
+        self._row_cache: dict[tuple[int, int, int, int], list[float]] = {}
         self._known_version = -1
         self._blocked = np.zeros_like(self._docs_ok)
         self._deterred = np.zeros(self._docs_ok.shape)
@@ -106,11 +109,14 @@ class Chooser:
             out = []
             for idx, base, _ in per_class:
                 if idx.size == 0:
-                    out.append(np.zeros((2, uninformed_ok.shape[0], 0)))
+                    out.append(np.zeros((4, uninformed_ok.shape[0], 0)))
                     continue
-                utility = base - self._hours_weight * wait_hours[idx]
-                w = np.exp(utility - utility.max())
-                out.append(np.stack([uninformed_ok[:, idx] * w, informed_ok[:, idx] * w]))
+                groups = []
+                for group_base in base:  # normal traffic, then the surge
+                    utility = group_base - self._hours_weight * wait_hours[idx]
+                    w = np.exp(utility - utility.max())
+                    groups += [uninformed_ok[:, idx] * w, informed_ok[:, idx] * w]
+                out.append(np.stack(groups))  # [surge * 2 + informed, profile, alternative]
             self._weights.append(out)
 
     def _update_known(self) -> None:
@@ -133,7 +139,7 @@ class Chooser:
         weights = self._weights[origin][klass]
         if n == 0 or weights.shape[2] == 0:
             return np.full(n, NO_CHOICE)
-        rows = weights[batch.informed.astype(np.int64), batch.profiles]
+        rows = weights[batch.informed.astype(np.int64) + 2 * batch.surge.astype(np.int64), batch.profiles]
         cdf = np.cumsum(rows, axis=1)
         total = cdf[:, -1]
         local = (cdf <= (batch.choice_u * total)[:, None]).sum(axis=1)
@@ -154,10 +160,11 @@ class Chooser:
         idx = self._row_indices[party.origin][party.klass]
         if not idx:
             return NO_CHOICE
-        key = (party.origin, party.klass, party.informed, party.profile)
+        kind = int(party.informed) + 2 * int(party.surge)
+        key = (party.origin, party.klass, kind, party.profile)
         weights = self._row_cache.get(key)
         if weights is None:
-            weights = self._weights[party.origin][party.klass][int(party.informed), party.profile].tolist()
+            weights = self._weights[party.origin][party.klass][kind, party.profile].tolist()
             self._row_cache[key] = weights
         alt_site, total, cumulative = self.alt_site, 0.0, []
         for a, w in zip(idx, weights, strict=True):

@@ -235,17 +235,17 @@ class Model:
         due = now + (times + chooser.travel_array[origin][sites] - now)
         hours = np.minimum(times // 60.0, self.clock.n_hours - 1).astype(np.int64)
         counts = batch.counts.tolist()
-        for i, (t, h, size, alt, site, at, profile, informed, balk, patience) in enumerate(
+        for i, (t, h, size, alt, site, at, profile, informed, balk, patience, surge) in enumerate(
             zip(
                 times.tolist(), hours.tolist(), batch.sizes.tolist(), chosen.tolist(), sites.tolist(),
                 due.tolist(), batch.profiles.tolist(), batch.informed.tolist(),
-                batch.balk_minutes.tolist(), batch.patience_minutes.tolist(),
+                batch.balk_minutes.tolist(), batch.patience_minutes.tolist(), batch.surge.tolist(),
                 strict=True,
             )
         ):
             set_out[h] += size
             self._parties += 1
-            party = Party(self._parties, origin, klass, size, counts[i], profile, informed, balk, patience)
+            party = Party(self._parties, origin, klass, size, counts[i], profile, informed, balk, patience, surge)
             if deters and alt != NO_CHOICE and informed:
                 chosen_first, alt = alt, self._after_deterrence(party, alt)
                 if alt != chosen_first and alt != NO_CHOICE:

@@ -23,6 +23,7 @@ class Party:
     informed: bool
     balk_minutes: float
     patience_minutes: float
+    surge: bool = False  #: set out in the mobilization surge (not normal traffic)
     site: int = -1
     mode: str = ""
     arrived: float = 0.0  #: when it reached the current checkpoint

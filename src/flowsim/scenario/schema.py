@@ -192,6 +192,9 @@ class Country(Frozen):
         default_factory=list, description="party attributes a traveller needs to be admitted"
     )
     attractiveness: Real = Field(0.0, description="utility constant in the border choice")
+    surge_attractiveness: Real | None = Field(
+        None, description="utility constant for surge travellers (default: `attractiveness`)"
+    )
     source: Source = ""
 
 
