@@ -55,10 +55,6 @@ class Calendar(simpy.Environment):
         self._limit = INF
         self.calls_run += n
 
-    def next_call(self) -> float:
-        """Time of the earliest pending call."""
-        return self.calls[0][0] if self.calls else INF
-
     def pending_calls(self) -> list[Any]:
         """Arguments of the calls not yet run."""
         return [arg for _, _, _, arg in self.calls]
