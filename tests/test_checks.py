@@ -30,8 +30,8 @@ def test_a_policy_at_the_horizon_end_and_a_ban_on_an_attribute_nobody_holds():
     late = {"late": {**BAN["ban"], "start": end}}
     data = deep_merge(data, {"policies": {**BAN, **late}, "attributes": {"visa": {"share": 0.0, "surge_share": None}}})
     warnings = scenario_warnings(build(data), "x.yaml")
-    assert any(w.startswith("x.yaml: policies.late: starts at the end of the horizon") for w in warnings)
-    assert any(w.startswith("x.yaml: policies.ban: nobody holds attribute 'visa'") for w in warnings)
+    assert any(w.startswith("x.yaml: policies.late.start: ") and w.endswith("never takes effect") for w in warnings)
+    assert "x.yaml: attributes.visa.share: nobody holds 'visa' (share 0), so policy 'ban' never acts" in warnings
 
 
 def test_an_observation_outside_the_horizon_is_a_warning_and_the_run_goes_on(tmp_path, capsys):

@@ -23,7 +23,7 @@ import json
 import math
 import shlex
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +32,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from flowsim.errors import RunError
+from flowsim.executors import open_executor
 from flowsim.likelihood import REPORTING_ERROR, log_likelihood, log_variance
 from flowsim.observations import Observation, simulate_observation, status
 from flowsim.runner import map_replications, simulate
@@ -102,12 +103,19 @@ class EvaluationLog:
         """A previous evaluation at this point, if any."""
         return self.records.get(self._key(unit))
 
+    def _ends_with_newline(self) -> bool:
+        with self.path.open("rb") as handle:
+            handle.seek(-1, 2)
+            return handle.read(1) == b"\n"
+
     def add(self, record: dict) -> None:
         """Record an evaluation (flushed to disk at once)."""
         self.records[self._key(record["unit"])] = record
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        cut_short = self.path.exists() and self.path.stat().st_size > 0 and not self._ends_with_newline()
         with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+            # After a kill mid-line, start afresh rather than glue this record to the fragment.
+            handle.write(("\n" if cut_short else "") + json.dumps(record) + "\n")
             handle.flush()
 
 
@@ -281,17 +289,20 @@ def calibrate(
     overrides: Sequence[str] = (),
     reporting_error: float = REPORTING_ERROR,
     executor: Executor | None = None,
+    scheduler: str | None = None,
     progress: Callable[[], None] | None = None,
     pilot_replications: int = 8,
 ) -> CalibrationResult:
-    """Fit the free parameters; resumable from `out_dir`'s evaluation log."""
+    """Fit the free parameters; resumable from `out_dir`'s evaluation log.
+
+    Each evaluation's replications run in a pool of `workers` processes, in `executor`
+    (left open) or on the Dask scheduler at `scheduler`; the result is the same.
+    """
     base = load_scenario(scenario_path, overrides)
     free = free_parameters(base, params, scenario_path)
     out = Path(out_dir)
     log = EvaluationLog(out / "evaluations.jsonl")
-    own_pool = executor is None and workers > 1
-    pool = ProcessPoolExecutor(max_workers=workers) if own_pool else executor
-    try:
+    with open_executor(workers, scheduler, executor=executor) as pool:
         objective = Objective(
             scenario_path, list(overrides), free, observations, replications,
             base.seed if seed is None else seed, workers, pool, log, reporting_error, progress,
@@ -312,9 +323,6 @@ def calibrate(
         best = np.clip(result.x, 0.0, 1.0)
         best_loss = objective(best)
         table = pd.DataFrame(_profile(objective, best, best_loss))
-    finally:
-        if own_pool and pool is not None:
-            pool.shutdown(cancel_futures=True)
     return CalibrationResult(
         params=table,
         best_unit=[float(u) for u in best],

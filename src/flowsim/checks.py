@@ -1,35 +1,94 @@
 """Warnings: inputs that are valid but probably not what the user meant.
 
 Errors stop a command before anything runs; these are printed (``flowsim: warning:``)
-and the command goes on. Each is one line naming the file and the field.
+and the command goes on. Each is one line naming the file (and line, when known), the
+field and the problem, in the same form as an error::
+
+    scenarios/x.yaml:31: parameters.hours_weight: value 0.9 is above its plausible upper bound 0.5
+
+From Python, `check_scenario` loads a file and returns its warnings;
+`scenario_warnings` and `observation_warnings` check objects already loaded.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
+from flowsim.errors import one_line
 from flowsim.observations import Observation, status
+from flowsim.scenario.loader import load_with_origins
 from flowsim.scenario.schema import AccessRestriction, EntryBan, ExitScreening, Scenario
 from flowsim.timebase import Clock
 
+#: Maps a dotted field path to the file and line that set it.
+Locator = Callable[[str], tuple[str, "int | None"]]
 
-def scenario_warnings(scenario: Scenario, file: str | Path = "<scenario>") -> list[str]:
-    """Policies that cannot change anything in this scenario."""
+
+def check_scenario(
+    path: str | Path, overrides: Iterable[str] | Mapping[str, Any] = ()
+) -> tuple[Scenario, list[str]]:
+    """Load a scenario file (raising `ScenarioError` if invalid) and list its warnings."""
+    scenario, raw = load_with_origins(path, overrides)
+    return scenario, scenario_warnings(scenario, path, raw.locate)
+
+
+def scenario_warnings(
+    scenario: Scenario, file: str | Path = "<scenario>", locate: Locator | None = None
+) -> list[str]:
+    """Parameters outside their plausible range, and policies that cannot change anything.
+
+    `locate` (e.g. `RawScenario.locate`) names the file and line of each field;
+    without it every warning names `file`.
+    """
+    found: list[tuple[str, str]] = []
+    found += _parameter_warnings(scenario)
+    found += _policy_warnings(scenario)
+    out = []
+    for field_path, problem in found:
+        where, line = locate(field_path) if locate else (str(file), None)
+        out.append(one_line(f"{where}{'' if line is None else f':{line}'}: {field_path}: {problem}"))
+    return out
+
+
+def _parameter_warnings(scenario: Scenario) -> list[tuple[str, str]]:
+    out = []
+    for name, p in scenario.parameters.items():
+        if p.lower is not None and p.value < p.lower:
+            out.append((f"parameters.{name}.value", f"{p.value:g} is below its plausible lower bound {p.lower:g}"))
+        if p.upper is not None and p.value > p.upper:
+            out.append((f"parameters.{name}.value", f"{p.value:g} is above its plausible upper bound {p.upper:g}"))
+    return out
+
+
+def _policy_warnings(scenario: Scenario) -> list[tuple[str, str]]:
     out = []
     end = scenario.horizon.end
     classes_modes = {m for c in scenario.demand.classes.values() for m in c.modes}
+    countries_with_checkpoints = {cp.country for cp in scenario.checkpoints.values()}
     for pid, policy in scenario.policies.items():
-        where = f"{file}: policies.{pid}"
+        base = f"policies.{pid}"
         if policy.start >= end:
-            out.append(f"{where}: starts at the end of the horizon, so it never takes effect")
+            out.append((f"{base}.start", f"{policy.start.isoformat()} is at or after the end of the horizon "
+                                         f"({end.isoformat()}), so the policy never takes effect"))
+            continue
         if isinstance(policy, EntryBan | ExitScreening):
             attr = scenario.attributes[policy.attribute]
             if attr.share == 0 and not attr.surge_share and not _overridden(scenario, policy.attribute):
-                out.append(f"{where}: nobody holds attribute {policy.attribute!r} (share 0), so it never acts")
+                out.append((f"attributes.{policy.attribute}.share",
+                            f"nobody holds {policy.attribute!r} (share 0), so policy {pid!r} never acts"))
         if isinstance(policy, AccessRestriction) and policy.selector.modes:
             unused = [m for m in policy.selector.modes if m not in classes_modes]
-            if unused and len(unused) == len(policy.selector.modes):
-                out.append(f"{where}: no party class travels by {', '.join(unused)}, so it never acts")
+            if len(unused) == len(policy.selector.modes):
+                out.append((f"{base}.selector.modes",
+                            f"no party class travels by {', '.join(unused)}, so it never acts"))
+        where = getattr(policy, "where", None)
+        if where is not None and not where.checkpoints:
+            empty = [c for c in where.countries if c not in countries_with_checkpoints]
+            if len(empty) == len(where.countries):
+                out.append((f"{base}.where.countries",
+                            f"no checkpoint is in {', '.join(empty)}, so it never acts"))
     return out
 
 
@@ -41,8 +100,8 @@ def observation_warnings(observations: list[Observation], scenario: Scenario, fi
     """Reported figures the scenario's horizon does not cover."""
     clock = Clock(scenario.horizon.start, scenario.horizon.end)
     return [
-        f"{file}:{obs.line}: {obs.id}: window {obs.start.isoformat()} to {obs.end.isoformat()} "
-        f"is outside the horizon of {scenario.name}; it is reported as outside_horizon"
+        one_line(f"{file}:{obs.line}: {obs.id}: window {obs.start.isoformat()} to {obs.end.isoformat()} is not inside "
+        f"the horizon of {scenario.name}; it is reported as outside_horizon and not fitted")
         for obs in observations
         if status(obs, clock) == "outside_horizon"
     ]

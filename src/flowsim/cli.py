@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import shutil
 import sys
 from collections.abc import Sequence
@@ -16,7 +18,7 @@ from typing import NoReturn
 
 from flowsim import __version__
 from flowsim.errors import FlowsimError, RunError
-from flowsim.executors import dask_executor
+from flowsim.executors import open_executor
 
 
 def _positive_int(text: str) -> int:
@@ -27,6 +29,25 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
+    return value
+
+
+_ADDRESS = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:\[[0-9a-fA-F:.]+\]|[^\s/:\[\]]+):\d{1,5}$")
+
+
+def _scheduler_address(text: str) -> str:
+    if not _ADDRESS.match(text):
+        raise argparse.ArgumentTypeError(f"expected an address such as tcp://10.0.0.5:8786, got {text!r}")
+    return text
 
 
 def _seed(text: str) -> int:
@@ -52,7 +73,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replications", "-n", type=_positive_int, help="default: the scenario's")
     p.add_argument("--seed", type=_seed, help="default: the scenario's")
     p.add_argument("--workers", "-j", type=_positive_int, help="processes (default: all cores)")
-    p.add_argument("--scheduler", metavar="ADDRESS",
+    p.add_argument("--scheduler", metavar="ADDRESS", type=_scheduler_address,
                    help="run replications on a Dask cluster, e.g. tcp://10.0.0.5:8786 (needs flowsim[dask])")
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
@@ -69,11 +90,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario, args.overrides)
     out = Path(args.out) if args.out else Path("results") / scenario.name
     _check_writable(out)
-    with dask_executor(args.scheduler) as executor:
-        result = run(
-            scenario, replications=args.replications, seed=args.seed, workers=args.workers,
-            trace=args.trace, progress=not args.quiet, executor=executor,
-        )
+    args.writes_to = (out, _stamp(out))
+    result = run(
+        scenario, replications=args.replications, seed=args.seed, workers=args.workers,
+        trace=args.trace, progress=not args.quiet, scheduler=args.scheduler,
+    )
     figures = {}
     if not args.no_plot:
         fig = daily_metric_figure(result, "entries")
@@ -100,14 +121,55 @@ def _print_summary(result, out: Path) -> None:
     print(f"results written to {out}")
 
 
-def _check_writable(out: Path) -> None:
+#: A folder holding one of these was written by flowsim and may be replaced by a rerun.
+RESULT_MARKERS = ("metadata.json", "comparison.csv")
+
+
+def _check_writable(out: Path, folder: bool = True) -> None:
+    """Refuse before running what the final write would: a file in the way, a folder that is not ours."""
+    import os
+
+    for above in out.parents:
+        if above.exists() and not above.is_dir():
+            raise RunError(f"{above} is a file, not a folder", file=str(out))
+    if folder and out.exists():
+        if not out.is_dir():
+            raise RunError("exists and is not a folder (results are written as a folder)", file=str(out))
+        if any(out.iterdir()) and not any((out / name).exists() for name in RESULT_MARKERS):
+            raise RunError("exists and is not a flowsim result folder, so it will not be replaced; "
+                           "choose another --out or delete it", file=str(out))
+    if not folder and out.is_dir():
+        raise RunError("is a folder; give a file name", file=str(out))
     parent = out.resolve().parent
     while not parent.exists():
         parent = parent.parent
-    import os
-
     if not os.access(parent, os.W_OK):
         raise RunError("cannot write results (permission denied)", file=str(out))
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """Identity of what is at `path` now (None: nothing), to tell later whether it was replaced."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_ino, status.st_mtime_ns
+
+
+def _interrupted(args: argparse.Namespace) -> str:
+    """Say what an interrupted command leaves behind, in one line."""
+    resume = "rerun the same command to resume"
+    if args.command == "calibrate":
+        return f"flowsim: interrupted; the evaluations so far are kept in {args.out}: {resume}"
+    if args.command == "compare":
+        return f"flowsim: interrupted; the finished scenarios are kept: {resume}"
+    out, before = getattr(args, "writes_to", (None, None))
+    if out is None:  # before the command knew its result folder: nothing was written yet
+        out = getattr(args, "out", None)
+        return f"flowsim: interrupted; nothing written to {out}" if out else "flowsim: interrupted"
+    if _stamp(out) != before:  # the interruption came after the result was in place
+        return f"flowsim: interrupted after writing {out}"
+    return f"flowsim: interrupted; nothing written to {out}"
 
 
 def _warn(lines: list[str]) -> None:
@@ -117,11 +179,10 @@ def _warn(lines: list[str]) -> None:
 
 def _load(path: str, overrides: Sequence[str]):
     """Load a scenario and print its warnings."""
-    from flowsim.checks import scenario_warnings
-    from flowsim.scenario import load_scenario
+    from flowsim.checks import check_scenario
 
-    scenario = load_scenario(path, overrides)
-    _warn(scenario_warnings(scenario, path))
+    scenario, warnings = check_scenario(path, overrides)
+    _warn(warnings)
     return scenario
 
 
@@ -144,9 +205,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     observations = _observations(args, scenario)
     out = Path(args.out) if args.out else Path("results") / f"{scenario.name}_validation"
     _check_writable(out)
-    with dask_executor(args.scheduler) as executor:
-        result = run(scenario, replications=args.replications, seed=args.seed, workers=args.workers,
-                     progress=not args.quiet, executor=executor)
+    args.writes_to = (out, _stamp(out))
+    result = run(scenario, replications=args.replications, seed=args.seed, workers=args.workers,
+                 progress=not args.quiet, scheduler=args.scheduler)
     table = validate(result, observations, args.reporting_error)
     fit_plot, daily_plot = fit_figure(result, table), daily_metric_figure(result, "entries")
     result.write(
@@ -176,10 +237,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     observations = _observations(args, scenario)
     out = Path(args.out)
     _check_writable(out / "x")
+    if args.fitted:
+        _check_writable(Path(args.fitted), folder=False)
     workers = args.workers or default_workers()
     params = [p.strip() for p in args.params.split(",")] if args.params else None
     bar = tqdm(desc="evaluations", unit="eval", file=sys.stderr, disable=args.quiet, delay=1.0)
-    with dask_executor(args.scheduler) as executor:
+    # One pool (or Dask client) for the evaluations and the validation run after them.
+    with open_executor(workers, args.scheduler) as executor:
         try:
             result = calibrate(
                 args.scenario, observations, params=params, replications=args.replications or 2,
@@ -236,9 +300,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     _check_writable(out)
     # Each finished scenario is kept here, so that rerunning the same command resumes.
     checkpoints = out.parent / f".{out.name}.partial"
-    with dask_executor(args.scheduler) as executor:
-        comparison = compare(scenarios, replications=args.replications, seed=args.seed, workers=args.workers,
-                             progress=not args.quiet, executor=executor, checkpoints=checkpoints)
+    comparison = compare(scenarios, replications=args.replications, seed=args.seed, workers=args.workers,
+                         progress=not args.quiet, scheduler=args.scheduler, checkpoints=checkpoints)
     base = comparison.baseline
     if args.observations:
         fit = validate(base, observations)
@@ -298,6 +361,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from flowsim.atomic import atomic_write_text
     from flowsim.report import build_report
 
+    _check_writable(Path(args.out), folder=False)
     page = build_report([Path(f) for f in args.folders], args.title)
     atomic_write_text(Path(args.out), page)
     print(f"report written to {args.out}")
@@ -358,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--observations", required=True, help="observations CSV (see docs/observations.md)")
     _add_run_options(p)
     p.add_argument("--out", "-o", help="result folder (default: results/<scenario name>_validation)")
-    p.add_argument("--reporting-error", type=float, default=0.1, help="log-scale sd of reporting error")
+    p.add_argument("--reporting-error", type=_positive_float, default=0.1, help="log-scale sd of reporting error")
     p.set_defaults(handler=cmd_validate)
 
     p = sub.add_parser("calibrate", help="tune the scenario's parameters to reported figures")
@@ -372,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replications of the pilot run that estimates the model's variance (1: none)")
     p.add_argument("--validation-replications", type=_positive_int, default=10)
     p.add_argument("--fitted", help="where to write the fitted scenario (default: OUT/fitted.yaml)")
-    p.add_argument("--reporting-error", type=float, default=0.1, help="log-scale sd of reporting error")
+    p.add_argument("--reporting-error", type=_positive_float, default=0.1, help="log-scale sd of reporting error")
     p.set_defaults(handler=cmd_calibrate)
 
     p = sub.add_parser("compare", help="run counterfactual scenarios against a baseline on the same seeds")
@@ -415,8 +479,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FlowsimError as err:
         print(f"flowsim: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # e.g. a disk filling up outside an atomic write (which says so itself)
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"flowsim: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("flowsim: interrupted; no results were written", file=sys.stderr)
+        print(_interrupted(args), file=sys.stderr)
         return 130
 
 

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from flowsim.errors import RunError
+from flowsim.executors import default_workers, open_executor
 from flowsim.monitor import FLOW_METRICS, STOCK_METRICS, WAIT_EDGES_HOURS
 from flowsim.results import ALL, RunResult, read_result
 from flowsim.runner import run
@@ -156,11 +158,14 @@ def compare(
     seed: int | None = None,
     workers: int | None = None,
     executor: Executor | None = None,
+    scheduler: str | None = None,
     progress: bool = True,
     checkpoints: str | Path | None = None,
 ) -> Comparison:
     """Run the baseline (first) and every other scenario on the same seeds and compare them.
 
+    The replications run in a pool of `workers` processes shared by the scenarios, in
+    `executor` (left open) or on the Dask scheduler at `scheduler`; the result is the same.
     With `checkpoints`, each scenario's run is kept in that folder as soon as it is done,
     and a later call with the same scenarios, seed and replications reads it back instead
     of running it again (so an interrupted comparison resumes).
@@ -169,17 +174,21 @@ def compare(
     base = loaded[0]
     n = base.replications if replications is None else replications
     s = base.seed if seed is None else seed
+    if n < 1:
+        raise RunError("must be at least 1", field_path="--replications")
     results = []
-    for sc in loaded:
-        folder = Path(checkpoints) / sc.name if checkpoints is not None else None
-        key = _run_key(sc, n, s)
-        if folder is not None and (folder / "run.key").is_file() and (folder / "run.key").read_text() == key:
-            results.append(read_result(folder))
-            continue
-        result = run(sc, replications=n, seed=s, workers=workers, executor=executor, progress=progress)
-        if folder is not None:
-            result.write(folder, figures={"run.key": key.encode()})
-        results.append(result)
+    with open_executor(min(default_workers() if workers is None else workers, n), scheduler,
+                       executor=executor) as pool:
+        for sc in loaded:
+            folder = Path(checkpoints) / sc.name if checkpoints is not None else None
+            key = _run_key(sc, n, s)
+            if folder is not None and (folder / "run.key").is_file() and (folder / "run.key").read_text() == key:
+                results.append(read_result(folder))
+                continue
+            result = run(sc, replications=n, seed=s, workers=workers, executor=pool, progress=progress)
+            if folder is not None:
+                result.write(folder, figures={"run.key": key.encode()})
+            results.append(result)
     return Comparison(results=results, table=comparison_table(results))
 
 

@@ -6,6 +6,15 @@ CLI prints ``str(err)`` on one line and exits with status 2.
 
 from __future__ import annotations
 
+import re
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(text: str) -> str:
+    """`text` with control characters (newlines, tabs, ...) escaped, so that it prints on one line."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
 
 class FlowsimError(Exception):
     """A user-facing error: a bad input file, option or result folder."""
@@ -29,8 +38,8 @@ class FlowsimError(Exception):
         where = ""
         if self.file:
             where = self.file if self.line is None else f"{self.file}:{self.line}"
-        parts = [p for p in (where, self.field_path) if p]
-        message = " ".join(self.problem.split())
+        parts = [one_line(p) for p in (where, self.field_path) if p]
+        message = one_line(" ".join(self.problem.split()))
         return ": ".join([*parts, message])
 
 

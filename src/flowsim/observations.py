@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import difflib
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,7 @@ COLUMNS = ("id", "country", "checkpoint", "metric", "start", "end", "value", "lo
 METRICS = ("entries", "refusals", "turned_back", "departures", "queue_vehicles", "queue_km", "wait_hours")
 NOT_MODELLED = {"departures"}
 SNAPSHOT_METRICS = {"queue_vehicles", "queue_km"}
+MAX_FILE_BYTES = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,11 @@ def _number(text: str, field: str, file: str, line: int) -> float | None:
     return value
 
 
+def _suggest(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _time(text: str, field: str, file: str, line: int) -> dt.datetime:
     try:
         when = dt.datetime.fromisoformat(text.strip())
@@ -98,16 +106,27 @@ def _time(text: str, field: str, file: str, line: int) -> dt.datetime:
 def load_observations(path: str | Path, scenario: Scenario) -> list[Observation]:
     """Read and check an observations CSV against a scenario's countries and checkpoints."""
     file = str(path)
+    path = Path(path)
     try:
-        raw = Path(path).read_bytes()
+        if path.is_dir():
+            raise ObservationError("is a directory, not an observations file", file=file)
+        if path.exists() and not path.is_file():
+            raise ObservationError("is not a regular file", file=file)
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ObservationError("file not found", file=file) from None
     except OSError as err:
         raise ObservationError(f"cannot read file ({err.strerror})", file=file) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ObservationError(f"file is larger than {MAX_FILE_BYTES} bytes", file=file)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise ObservationError(f"not UTF-8 text (byte at offset {err.start})", file=file) from None
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise ObservationError(
+            f"not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start})", file=file, line=line
+        ) from None
     reader = csv.DictReader(text.splitlines(keepends=True), strict=True)
     header = reader.fieldnames or []
     if not header:
@@ -121,12 +140,13 @@ def load_observations(path: str | Path, scenario: Scenario) -> list[Observation]
         by_country.setdefault(cp.country, []).append(cid)
     out: list[Observation] = []
     seen: set[str] = set()
+    line = 1
     try:
         for row in reader:
             line = reader.line_num
             out.append(_parse_row(row, file, line, by_country, scenario, seen))
-    except csv.Error as err:
-        raise ObservationError(f"CSV syntax error: {err}", file=file, line=reader.line_num) from None
+    except csv.Error as err:  # in the row after the last good one
+        raise ObservationError(f"CSV syntax error: {err}", file=file, line=line + 1) from None
     if not out:
         raise ObservationError("no observations", file=file)
     return out
@@ -146,6 +166,8 @@ def _parse_row(row, file, line, by_country, scenario, seen) -> Observation:
         raise ObservationError(f"unknown metric {metric!r} (valid: {', '.join(METRICS)})", file=file, line=line, field_path="metric")
     countries = tuple(c.strip() for c in row["country"].split("+"))
     for c in countries:
+        if not c:
+            raise ObservationError("empty country name", file=file, line=line, field_path="country")
         if c not in by_country:
             raise ObservationError(
                 f"country {c!r} is not in the scenario (known: {', '.join(sorted(by_country))})",
@@ -154,8 +176,13 @@ def _parse_row(row, file, line, by_country, scenario, seen) -> Observation:
     if row["checkpoint"].strip():
         checkpoints = tuple(c.strip() for c in row["checkpoint"].split("+"))
         for cid in checkpoints:
+            if not cid:
+                raise ObservationError("empty checkpoint id", file=file, line=line, field_path="checkpoint")
             if cid not in scenario.checkpoints:
-                raise ObservationError(f"checkpoint {cid!r} is not in the scenario", file=file, line=line, field_path="checkpoint")
+                raise ObservationError(
+                    f"checkpoint {cid!r} is not in the scenario{_suggest(cid, scenario.checkpoints)}",
+                    file=file, line=line, field_path="checkpoint",
+                )
             if scenario.checkpoints[cid].country not in countries:
                 raise ObservationError(
                     f"checkpoint {cid!r} is in {scenario.checkpoints[cid].country}, not in {row['country']!r}",
@@ -178,6 +205,11 @@ def _parse_row(row, file, line, by_country, scenario, seen) -> Observation:
         raise ObservationError("give a value, a low or a high bound", file=file, line=line, field_path="value")
     if low is not None and high is not None and low > high:
         raise ObservationError(f"low {low:g} is above high {high:g}", file=file, line=line, field_path="low")
+    if value is not None and ((low is not None and value < low) or (high is not None and value > high)):
+        bounds = f"[{'' if low is None else f'{low:g}'}, {'' if high is None else f'{high:g}'}]"
+        raise ObservationError(
+            f"value {value:g} is outside its bounds {bounds}", file=file, line=line, field_path="value"
+        )
     return Observation(oid, countries, checkpoints, metric, start, end, value, low, high,
                        row["source"].strip(), row["note"].strip(), line)
 

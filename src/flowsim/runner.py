@@ -1,20 +1,20 @@
-"""Running a scenario: the replication loop, the process pool, progress and provenance.
+"""Running a scenario: the replication loop, progress and provenance.
 
-Replication ``r`` of a run with seed ``s`` draws every random number from streams keyed
-by ``(s, r, name)``, so results do not depend on the number of workers or on which
-worker ran which replication.
+The replications are submitted to an executor from `flowsim.executors` (this process, a
+local process pool or a Dask cluster). Replication ``r`` of a run with seed ``s`` draws
+every random number from streams keyed by ``(s, r, name)``, so results do not depend on
+the number of workers, on which worker ran which replication, or on how often it ran.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import platform
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from pathlib import Path
 
 from tqdm import tqdm
@@ -22,6 +22,7 @@ from tqdm import tqdm
 from flowsim import __version__
 from flowsim.engine.model import Aggregates, Model
 from flowsim.errors import RunError
+from flowsim.executors import default_workers, open_executor
 from flowsim.policies import install_all
 from flowsim.results import RunMetadata, RunResult, build_result
 from flowsim.scenario import Scenario, load_scenario
@@ -32,14 +33,6 @@ def simulate(scenario: Scenario, seed: int, replication: int, trace: bool = Fals
     model = Model(scenario, seed, replication, trace=trace)
     install_all(scenario, model)
     return model.run()
-
-
-def default_workers() -> int:
-    """The machine's cores available to this process."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
 
 
 def git_commit() -> str:
@@ -66,25 +59,25 @@ def map_replications(
     progress: bool = True,
     label: str = "replications",
 ) -> list[Aggregates]:
-    """Run ``fn(*task)`` for every task, in order of the tasks, serially or in a pool."""
+    """Run ``fn(*task)`` for every task and return the outputs in the order of the tasks.
+
+    The tasks go to `executor`, or else to a pool of `workers` opened for them (see
+    `flowsim.executors.open_executor`). The first task to fail cancels those not started.
+    """
     bar = tqdm(total=len(tasks), desc=label, unit="rep", file=sys.stderr, delay=2.0, disable=not progress)
     try:
-        if executor is None and workers <= 1:
-            out = []
-            for task in tasks:
-                out.append(fn(*task))
-                bar.update()
-            return out
-        own = executor is None
-        pool = executor or ProcessPoolExecutor(max_workers=workers)
-        try:
-            futures = [pool.submit(fn, *task) for task in tasks]
-            for future in futures:
-                future.add_done_callback(lambda _f: bar.update())
-            return [f.result() for f in futures]
-        finally:
-            if own:
-                pool.shutdown(cancel_futures=True)
+        with open_executor(workers, executor=executor) as pool:
+            futures = []
+            try:
+                for task in tasks:
+                    future = pool.submit(fn, *task)
+                    future.add_done_callback(lambda _f: bar.update())
+                    futures.append(future)
+                return [f.result() for f in futures]
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
     finally:
         bar.close()
 
@@ -99,6 +92,7 @@ def run(
     overrides: Iterable[str] = (),
     progress: bool = True,
     executor: Executor | None = None,
+    scheduler: str | None = None,
 ) -> RunResult:
     """Run a scenario and reduce its replications.
 
@@ -114,8 +108,9 @@ def run(
         Keep one row per party outcome (memory grows with the travellers).
     overrides
         ``"path.to.field=value"`` strings applied to a scenario file.
-    executor
-        A `concurrent.futures.Executor` to submit replications to instead of a local pool.
+    executor, scheduler
+        A `concurrent.futures.Executor` (left open), or the address of a Dask scheduler
+        (e.g. ``tcp://10.0.0.5:8786``), to run the replications instead of a local pool.
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario, overrides)
@@ -129,9 +124,9 @@ def run(
     if n_workers < 1:
         raise RunError("must be at least 1", field_path="--workers")
     started = time.perf_counter()
-    outputs = map_replications(
-        simulate, [(scenario, s, r, trace) for r in range(n)], n_workers, executor, progress
-    )
+    with open_executor(n_workers, scheduler, executor=executor) as pool:
+        tasks = [(scenario, s, r, trace) for r in range(n)]
+        outputs = map_replications(simulate, tasks, n_workers, pool, progress)
     wall = time.perf_counter() - started
     events = sum(o.events for o in outputs)
     metadata = RunMetadata(

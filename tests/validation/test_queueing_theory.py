@@ -2,7 +2,8 @@
 
 Each formula is pinned by either a textbook closed form or an independent
 numerical solve (dense generator matrix of a truncated CTMC) that shares no
-code with the implementation under test.
+code with the implementation under test. The same goes for the balking chain of
+tests/validation/birth_death.py.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+from birth_death import mmc_balk_renege, stationary
 from queueing_theory import (
     erlang_a_abandonment_probability,
     erlang_a_mean_wait,
@@ -216,3 +218,54 @@ def test_erlang_a_truncation_tail_negligible() -> None:
     assert p[-1] < 1e-13
     with pytest.raises(ValueError):
         erlang_a_stationary_distribution(1.0, 1.0, 1, 0.0)
+
+
+# ------------------------------------------------ balking (tests/validation/birth_death.py)
+
+
+def _ctmc_general(birth, death, n_max: int) -> np.ndarray:
+    """Dense-generator solve of a birth-death chain with state-dependent births."""
+    q = np.zeros((n_max + 1, n_max + 1))
+    for n in range(n_max):
+        q[n, n + 1] = birth(n)
+        q[n + 1, n] = death(n + 1)
+    q -= np.diag(q.sum(axis=1))
+    a = q.T.copy()
+    a[-1, :] = 1.0
+    rhs = np.zeros(n_max + 1)
+    rhs[-1] = 1.0
+    return np.linalg.solve(a, rhs)
+
+
+@pytest.mark.parametrize(
+    "lam, s, c, balk, patience",
+    [(0.25, 10.0, 2, 20.0, None), (0.25, 10.0, 2, 20.0, 30.0), (3.0, 1.0, 4, 0.5, 2.0),
+     (0.9, 1.0, 1, 5.0, None)],
+)
+def test_balking_chain_against_generator_solve(lam, s, c, balk, patience) -> None:
+    theta = 0.0 if patience is None else 1 / patience
+    join = [math.exp(-max(n - c, 0) * s / (c * balk)) for n in range(601)]
+    p = _ctmc_general(lambda n: lam * join[n], lambda n: min(n, c) / s + max(n - c, 0) * theta, 600)
+    n = np.arange(p.size)
+    exact = mmc_balk_renege(lam, s, c, balk, patience)
+    assert exact.p_balk == pytest.approx(np.dot(p, 1 - np.array(join)), rel=1e-9)
+    assert exact.queue_length == pytest.approx(np.dot(p, np.maximum(n - c, 0)), rel=1e-9)
+    # Flow balance: arrivals = balking + reneging + service completions.
+    served = np.dot(p, np.minimum(n, c)) / s
+    assert lam * (exact.p_balk + exact.p_renege) + served == pytest.approx(lam, rel=1e-9)
+
+
+def test_balking_chain_without_balking_is_erlang_a_and_c() -> None:
+    never = 1e12  # a threshold no queue reaches
+    lam, s, c, patience = 0.25, 10.0, 2, 20.0
+    assert mmc_balk_renege(lam, s, c, never, patience).p_renege == pytest.approx(
+        erlang_a_abandonment_probability(lam, 1 / s, c, 1 / patience), rel=1e-9)
+    plain = mmc_balk_renege(0.16, s, c, never)
+    assert plain.queue_length == pytest.approx(mmc_mean_queue_length(0.16, 1 / s, c), rel=1e-7)
+    assert plain.mean_wait_joined == pytest.approx(mmc_mean_wait(0.16, 1 / s, c), rel=1e-7)
+    assert plain.p_balk < 1e-9
+
+
+def test_balking_chain_refuses_a_truncated_law() -> None:
+    with pytest.raises(ValueError):
+        stationary(lambda n: np.full(n.shape, 2.0), lambda n: np.ones(n.shape), n_max=100)

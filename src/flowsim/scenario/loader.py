@@ -23,6 +23,13 @@ PathKey = tuple[str | int, ...]
 PARAM_REF = re.compile(r"^\$([a-z][a-z0-9_]*)$")
 MAX_EXTENDS_DEPTH = 32
 MAX_FILE_BYTES = 10_000_000
+#: Values in a file, counting each use of a YAML alias again (the historical scenario has ~3,000).
+MAX_NODES = 200_000
+#: Nesting of mappings and lists (a scenario needs about 8).
+MAX_DEPTH = 64
+#: Characters of a YAML integer (Python refuses to convert more than 4,300 digits).
+MAX_INT_CHARS = 100
+YAML_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass
@@ -33,8 +40,10 @@ class RawScenario:
     origin: str
     lines: dict[PathKey, tuple[str, int]] = field(default_factory=dict)
 
-    def locate(self, path: Iterable[str | int]) -> tuple[str, int | None]:
-        """File and line of the deepest known prefix of `path`."""
+    def locate(self, path: Iterable[str | int] | str) -> tuple[str, int | None]:
+        """File and line of the deepest known prefix of `path` (parts, or dotted text)."""
+        if isinstance(path, str):
+            path = _parts(path)
         key = tuple(path)
         while key:
             if key in self.lines:
@@ -50,10 +59,17 @@ class _Loader(yaml.SafeLoader):
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
     mapping: dict[Any, Any] = {}
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if not isinstance(key, str | int | float | bool) and key is not None:
+        if key_node.tag == "tag:yaml.org,2002:merge":
             raise yaml.constructor.ConstructorError(
-                None, None, "mapping keys must be plain scalars", key_node.start_mark
+                None, None, "YAML merge keys ('<<') are not supported; repeat the fields or use extends",
+                key_node.start_mark,
+            )
+        key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, str):
+            shown = key_node.value if isinstance(key_node, yaml.ScalarNode) else "a mapping or list"
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {shown!r} is not text (YAML reads it as {type(key).__name__}; quote it)",
+                key_node.start_mark,
             )
         if key in mapping:
             raise yaml.constructor.ConstructorError(
@@ -63,12 +79,103 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
     return mapping
 
 
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    if len(node.value) > MAX_INT_CHARS:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"integer of {len(node.value)} characters is too large", node.start_mark
+        )
+    return loader.construct_yaml_int(node)
+
+
+def _refuse_tag(loader: _Loader, node: yaml.Node) -> None:
+    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+    raise yaml.constructor.ConstructorError(
+        None, None, f"YAML tag {tag!r} is not allowed (scenario files are plain YAML)", node.start_mark
+    )
+
+
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_Loader.add_constructor(None, _refuse_tag)
 # Timestamps stay strings: pydantic parses them and insists on a UTC offset.
 _Loader.yaml_implicit_resolvers = {
     ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+
+
+class _Unsafe(Exception):
+    """A YAML document whose aliases make it recursive or explode in size."""
+
+    def __init__(self, problem: str, node: yaml.Node) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.line = node.start_mark.line + 1
+
+
+def _check_size(root: yaml.Node) -> None:
+    """Refuse recursive aliases, alias bombs and deep nesting before anything walks the data.
+
+    Each node's size is computed once (aliases share nodes), so this takes time in the
+    size of the text, not of the expanded data.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node, depth: int) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise _Unsafe("a YAML alias refers to a node that contains it (a recursive structure)", node)
+        if depth > MAX_DEPTH:
+            raise _Unsafe(f"nesting is deeper than {MAX_DEPTH} levels", node)
+        open_nodes.add(key)
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        total = 1
+        for child in children:
+            total += size(child, depth + 1)
+            if total > MAX_NODES:
+                raise _Unsafe(f"more than {MAX_NODES} values once YAML aliases are expanded", node)
+        open_nodes.discard(key)
+        sizes[key] = total
+        return total
+
+    size(root, 0)
+
+
+def _parse(text: str) -> tuple[Any, yaml.Node | None]:
+    """Compose and construct one YAML document safely; raise `yaml.YAMLError` or `_Unsafe`."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        _check_size(node)
+        return loader.construct_document(node), node
+    finally:
+        loader.dispose()
+
+
+def _yaml_problem(err: Exception, text: str) -> tuple[str, int | None]:
+    """The message and line of a YAML error."""
+    if isinstance(err, _Unsafe):
+        return err.problem, err.line
+    if isinstance(err, yaml.reader.ReaderError):
+        line = text.count("\n", 0, err.position) + 1
+        return f"YAML syntax error: character {chr(err.character)!r} is not allowed in YAML text", line
+    if isinstance(err, yaml.MarkedYAMLError):
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark else None
+        if isinstance(err, yaml.constructor.ConstructorError):  # well-formed YAML, but not a value we read
+            return str(err.problem), line
+        return f"YAML syntax error: {err.problem or err}", line
+    return f"YAML syntax error: {err}", None
 
 
 def _line_map(node: yaml.Node, file: str, prefix: PathKey, out: dict) -> None:
@@ -87,11 +194,14 @@ def read_yaml(path: Path) -> tuple[Any, dict[PathKey, tuple[str, int]]]:
     """Parse a YAML file safely; return the data and a map of field paths to lines."""
     name = str(path)
     try:
-        raw = path.read_bytes()
+        if path.is_dir():
+            raise ScenarioError("is a directory, not a scenario file", file=name)
+        if path.exists() and not path.is_file():
+            raise ScenarioError("is not a regular file", file=name)
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ScenarioError("file not found", file=name) from None
-    except IsADirectoryError:
-        raise ScenarioError("is a directory, not a scenario file", file=name) from None
     except OSError as err:
         raise ScenarioError(f"cannot read file ({err.strerror})", file=name) from None
     if len(raw) > MAX_FILE_BYTES:
@@ -100,20 +210,16 @@ def read_yaml(path: Path) -> tuple[Any, dict[PathKey, tuple[str, int]]]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ScenarioError(
-            f"not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start})", file=name
+            f"not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start})",
+            file=name, line=raw.count(b"\n", 0, err.start) + 1,
         ) from None
     if not text.strip():
         raise ScenarioError("file is empty", file=name)
     try:
-        node = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = mark.line + 1 if mark else None
-        problem = err.problem or str(err)
-        raise ScenarioError(f"YAML syntax error: {problem}", file=name, line=line) from None
-    except yaml.YAMLError as err:
-        raise ScenarioError(f"YAML syntax error: {err}", file=name) from None
+        data, node = _parse(text)
+    except (yaml.YAMLError, _Unsafe) as err:
+        problem, line = _yaml_problem(err, text)
+        raise ScenarioError(problem, file=name, line=line) from None
     except RecursionError:
         raise ScenarioError("YAML nesting is too deep", file=name) from None
     lines: dict[PathKey, tuple[str, int]] = {}
@@ -148,27 +254,46 @@ def load_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> RawScenario:
     if len(_chain) > MAX_EXTENDS_DEPTH:
         raise ScenarioError("extends chain is too deep", file=name, field_path="extends")
     data, lines = read_yaml(path)
+    if data is None:
+        raise ScenarioError("file has no content (only comments)", file=name)
     if not isinstance(data, dict):
         raise ScenarioError("the top level must be a mapping of fields", file=name, line=1)
     parent_ref = data.pop("extends", None)
     if parent_ref is None:
         return RawScenario(data, name, lines)
+    line = lines.get(("extends",), (name, None))[1]
     if not isinstance(parent_ref, str) or not parent_ref.strip():
-        raise ScenarioError(
-            "must be a file path", file=name, field_path="extends", line=lines.get(("extends",), (name, None))[1]
-        )
-    parent_path = path.parent / parent_ref
-    if not parent_path.is_file():
-        raise ScenarioError(
-            f"extended file {str(parent_path)!r} not found",
-            file=name,
-            field_path="extends",
-            line=lines.get(("extends",), (name, None))[1],
-        )
+        raise ScenarioError("must be a file path", file=name, field_path="extends", line=line)
+    parent_path = _extended_path(path, parent_ref, name, line)
     parent = load_raw(parent_path, (*_chain, resolved))
     merged = deep_merge(parent.data, data)
     merged_lines = {**parent.lines, **lines}
     return RawScenario(merged, name, merged_lines)
+
+
+def _extended_path(child: Path, ref: str, name: str, line: int | None) -> Path:
+    """The file an ``extends`` names: relative to the child's folder, an existing YAML file.
+
+    Absolute paths are refused, so that a scenario means the same on every machine
+    and in every checkout; ``..`` is allowed (counterfactuals extend their parent folder's
+    files).
+    """
+    ref_path = Path(ref)
+    if ref_path.is_absolute() or ref.startswith("~"):
+        raise ScenarioError(
+            f"{ref!r} is absolute; give the path relative to this file's folder",
+            file=name, field_path="extends", line=line,
+        )
+    if ref_path.suffix.lower() not in YAML_SUFFIXES:
+        raise ScenarioError(
+            f"{ref!r} is not a scenario file (expected a .yaml or .yml file)", file=name, field_path="extends", line=line
+        )
+    parent_path = child.parent / ref_path
+    if not parent_path.is_file():
+        raise ScenarioError(
+            f"extended file {str(parent_path)!r} not found", file=name, field_path="extends", line=line
+        )
+    return parent_path
 
 
 def parse_overrides(assignments: Iterable[str]) -> dict[str, Any]:
@@ -176,21 +301,28 @@ def parse_overrides(assignments: Iterable[str]) -> dict[str, Any]:
     nested: dict[str, Any] = {}
     for text in assignments:
         key, sep, value_text = text.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key:
             raise ScenarioError(f"override {text!r} is not of the form path.to.field=value", file="--set")
+        parts = key.split(".")
+        if not all(part.strip() for part in parts):
+            raise ScenarioError(f"empty field name in the path {key!r}", file="--set", field_path=key)
         if not value_text.strip():
-            raise ScenarioError("empty value (write null to delete a field)", file="--set", field_path=key.strip())
+            raise ScenarioError("empty value (write null to delete a field)", file="--set", field_path=key)
         try:
-            value = yaml.load(value_text, Loader=_Loader)  # noqa: S506 - safe loader
-        except yaml.YAMLError:
-            raise ScenarioError(f"cannot parse value {value_text!r}", file="--set", field_path=key) from None
-        parts = key.strip().split(".")
+            value, _ = _parse(value_text)
+        except (yaml.YAMLError, _Unsafe) as err:
+            shown = value_text if len(value_text) <= 60 else value_text[:57] + "..."
+            problem = _yaml_problem(err, value_text)[0].removeprefix("YAML syntax error: ")
+            raise ScenarioError(f"cannot parse value {shown!r}: {problem}", file="--set", field_path=key) from None
+        except RecursionError:
+            raise ScenarioError("YAML nesting is too deep", file="--set", field_path=key) from None
         node = nested
         for part in parts[:-1]:
-            node = node.setdefault(part, {})
+            node = node.setdefault(part.strip(), {})
             if not isinstance(node, dict):
                 raise ScenarioError("conflicting overrides", file="--set", field_path=key)
-        node[parts[-1]] = value
+        node[parts[-1].strip()] = value
     return nested
 
 
@@ -229,6 +361,12 @@ def resolve_parameters(raw: RawScenario) -> dict[str, Any]:
     return walk(raw.data, ())
 
 
+def _parts(dotted: str) -> PathKey:
+    """``"a.b[2].c"`` -> ``("a", "b", 2, "c")``."""
+    parts = [p for p in re.split(r"\.|\[(\d+)\]", dotted) if p]
+    return tuple(int(p) if p.isdigit() else p for p in parts)
+
+
 def _dotted(path: Iterable[str | int]) -> str:
     out = ""
     for part in path:
@@ -240,11 +378,11 @@ def _field_names(model: type[BaseModel]) -> list[str]:
     return [f.alias or n for n, f in model.model_fields.items()]
 
 
-def _walk_types(annotation: Any, loc: tuple) -> tuple[list[str | int], type[BaseModel] | None]:
+def _walk_types(annotation: Any, loc: tuple) -> tuple[list[str | int], type[BaseModel] | None, Any]:
     """Follow a pydantic error location through the schema types.
 
-    Returns the location as the user wrote it (union tags dropped) and the model class
-    that holds the last element, for "did you mean" suggestions.
+    Returns the location as the user wrote it (union tags dropped), the model class
+    that holds the last element, for "did you mean" suggestions, and the type expected there.
     """
     path: list[str | int] = []
     current: Any = annotation
@@ -278,7 +416,16 @@ def _walk_types(annotation: Any, loc: tuple) -> tuple[list[str | int], type[Base
         else:
             path.append(part)
             current = None
-    return path, holder
+    return path, holder, current
+
+
+def _union_tags(annotation: Any) -> list[str]:
+    """The ``type``/``dist`` values a tagged union accepts."""
+    annotation = _strip(annotation)
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
+        return []
+    options = [_strip(a) for a in typing.get_args(annotation)]
+    return [t for o in options if isinstance(o, type) and issubclass(o, BaseModel) and (t := _tag(o))]
 
 
 def _strip(annotation: Any) -> Any:
@@ -305,11 +452,9 @@ def _error_from_validation(err: ValidationError, raw: RawScenario) -> ScenarioEr
     first = extra[0] if extra else errors[0]
     ctx_error = (first.get("ctx") or {}).get("error")
     if isinstance(ctx_error, ReferenceError_):
-        path = ctx_error.path
-        parts: list[str | int] = [p for p in re.split(r"\.|\[(\d+)\]", path) if p]
-        file, line = raw.locate(int(p) if str(p).isdigit() else p for p in parts)
-        return ScenarioError(ctx_error.problem, file=file, line=line, field_path=path)
-    path, holder = _walk_types(Scenario, tuple(first["loc"]))
+        file, line = raw.locate(ctx_error.path)
+        return ScenarioError(ctx_error.problem, file=file, line=line, field_path=ctx_error.path)
+    path, holder, expected = _walk_types(Scenario, tuple(first["loc"]))
     file, line = raw.locate(path)
     kind = first["type"]
     if kind == "extra_forbidden":
@@ -321,21 +466,26 @@ def _error_from_validation(err: ValidationError, raw: RawScenario) -> ScenarioEr
             problem += f"; valid fields: {', '.join(choices)}"
     elif kind == "missing":
         problem = "required field is missing"
-    elif kind == "union_tag_invalid":
-        problem = first["msg"].replace("Input tag", "type/dist").replace("found using", "in")
-    elif kind == "union_tag_not_found":
-        tag = first.get("ctx", {}).get("discriminator", "type").strip("'")
-        problem = f"required field {tag!r} is missing"
-        if holder is None and path and path[0] == "policies":
-            from flowsim.policies import REGISTRY
-
-            problem += f" (one of: {', '.join(sorted(REGISTRY))})"
+    elif kind in ("union_tag_invalid", "union_tag_not_found"):
+        ctx = first.get("ctx") or {}
+        key = str(ctx.get("discriminator", "type")).strip("'")
+        valid = ", ".join(repr(t) for t in _union_tags(expected)) or "see docs/scenario.md"
+        if kind == "union_tag_not_found":
+            problem = f"required field {key!r} is missing (one of: {valid})"
+        else:
+            given = str(ctx.get("tag", ""))
+            close = difflib.get_close_matches(given, _union_tags(expected), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            problem = f"unknown {key} {given!r} ({hint}valid: {valid})"
     else:
         value = first.get("input")
         msg = first["msg"].removeprefix("Value error, ")
-        shown = repr(value)[:60]
-        quoted = isinstance(value, dict | list) or (isinstance(value, str) and shown in msg)
-        problem = msg if quoted else f"{msg} (got {shown})"
+        if isinstance(value, dict | list):  # too long to show; say what it is when the type is wrong
+            wrong_type = msg.startswith("Input should be")
+            problem = f"{msg} (got a {'mapping' if isinstance(value, dict) else 'list'})" if wrong_type else msg
+        else:
+            shown = repr(value)[:60]
+            problem = msg if isinstance(value, str) and shown in msg else f"{msg} (got {shown})"
     return ScenarioError(problem, file=file, line=line, field_path=_dotted(path) or None)
 
 
@@ -363,13 +513,21 @@ def load_scenario(
         ``"path.to.field=value"`` strings (as given to ``--set``), or a nested mapping,
         merged over the file before parameter references are resolved.
     """
+    return load_with_origins(path, overrides)[0]
+
+
+def load_with_origins(
+    path: str | Path,
+    overrides: Iterable[str] | Mapping[str, Any] = (),
+) -> tuple[Scenario, RawScenario]:
+    """`load_scenario`, also returning the merged mapping that knows each field's file and line."""
     raw = load_raw(path)
     extra = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
     if extra:
         lines = dict(raw.lines)
         _mark_overrides(extra, (), lines)
         raw = RawScenario(deep_merge(raw.data, extra), raw.origin, lines)
-    return validate(resolve_parameters(raw), raw)
+    return validate(resolve_parameters(raw), raw), raw
 
 
 def _mark_overrides(node: Any, prefix: PathKey, lines: dict) -> None:

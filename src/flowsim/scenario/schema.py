@@ -151,23 +151,23 @@ CountDist = Annotated[FixedCount | ShiftedPoisson | Categorical, Field(discrimin
 
 
 class Parameter(Frozen):
-    """A named value referenced elsewhere as ``$name``; calibration tunes it within bounds."""
+    """A named value referenced elsewhere as ``$name``; calibration tunes it within bounds.
+
+    The bounds are the plausible range: a value outside them is allowed (a sensitivity
+    run may go there) and `flowsim.checks` warns about it; inverted bounds are an error.
+    """
 
     value: Real
-    lower: Real | None = None
-    upper: Real | None = None
+    lower: Real | None = Field(None, description="lowest plausible value")
+    upper: Real | None = Field(None, description="highest plausible value")
     source: Source = Field(description="a row id of shared/data/FACTS.md, or 'assumption'")
     note: str = ""
     calibrate: bool = Field(False, description="tuned by `flowsim calibrate` unless --params says otherwise")
 
     @model_validator(mode="after")
-    def _within_bounds(self) -> Parameter:
+    def _ordered_bounds(self) -> Parameter:
         if self.lower is not None and self.upper is not None and self.lower > self.upper:
-            raise ValueError(f"lower bound {self.lower} is above upper bound {self.upper}")
-        if self.lower is not None and self.value < self.lower:
-            raise ValueError(f"value {self.value} is below its lower bound {self.lower}")
-        if self.upper is not None and self.value > self.upper:
-            raise ValueError(f"value {self.value} is above its upper bound {self.upper}")
+            raise ValueError(f"lower bound {self.lower:g} is above upper bound {self.upper:g}")
         return self
 
 
@@ -543,13 +543,14 @@ def check_references(s: Scenario) -> None:
 def _check_policies(s: Scenario, attrs: dict[str, Attribute], modes: set[str]) -> None:
     for pid, p in s.policies.items():
         base = f"policies.{pid}"
-        for field, when in (("start", p.start), ("end", p.end)):
-            if when is not None and not (s.horizon.start <= when <= s.horizon.end):
-                raise ReferenceError_(
-                    f"{base}.{field}",
-                    f"{when.isoformat()} is outside the horizon "
-                    f"{s.horizon.start.isoformat()} to {s.horizon.end.isoformat()}",
-                )
+        # A policy in force before the horizon would need state the run does not have; one
+        # starting after it is harmless (flowsim.checks warns), and so is an end after it.
+        if p.start < s.horizon.start:
+            raise ReferenceError_(
+                f"{base}.start",
+                f"{p.start.isoformat()} is before the horizon starts ({s.horizon.start.isoformat()}); "
+                "a policy already in force by then should start at the horizon start",
+            )
         where = getattr(p, "where", None)
         if where is not None:
             for i, cid in enumerate(where.checkpoints):
