@@ -34,6 +34,12 @@ from flowsim.results import read_result
 SMALL = Path(__file__).parent / "scenarios" / "small.yaml"
 RUN = ["run", str(SMALL), "-n", "2", "-j", "1", "-q"]
 
+#: Runs `flowsim ARGV...` after touching the file STARTED_FILE: ``python -c STARTED STARTED_FILE ARGV...``.
+STARTED = (
+    "import pathlib, sys; from flowsim.cli import main; "
+    "pathlib.Path(sys.argv[1]).touch(); sys.exit(main(sys.argv[2:]))"
+)
+
 #: Runs `flowsim ARGV...` after arranging to send itself SIGNAL at POINT:
 #: ``python -c DRIVER POINT SIGNAL K ARGV...``.
 DRIVER = r"""
@@ -173,16 +179,21 @@ def test_a_run_killed_at_a_random_moment_leaves_a_complete_result_or_none(
     tmp_path, reference, share, sig
 ):
     ref, seconds = reference
-    out = tmp_path / "run"
+    out, started = tmp_path / "results" / "run", tmp_path / "started"
+    out.parent.mkdir()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flowsim.cli", *RUN, "--out", str(out)],
+        [sys.executable, "-c", STARTED, str(started), *RUN, "--out", str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
-    # Not in the first 0.2 s: the interpreter itself starts there (a SIGINT then ends it
-    # silently or with an import traceback, before flowsim runs; nothing is written).
-    time.sleep(max(0.2, share * seconds))
+    # Timed from flowsim's start, not the interpreter's: a SIGINT while the interpreter
+    # itself starts ends it before any Python code runs (silently; nothing is written),
+    # and on a busy machine that start alone can take longer than a short run.
+    deadline = time.monotonic() + 60
+    while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(share * seconds)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     finished = complete_or_absent(out, ref)
@@ -193,7 +204,11 @@ def test_a_run_killed_at_a_random_moment_leaves_a_complete_result_or_none(
     if proc.returncode == 0:
         assert finished
     else:
-        assert proc.returncode == 130
+        # 130 from flowsim's handler; -SIGINT when the interrupt lands in an exec() of
+        # generated code while modules import (dataclasses build methods that way), which
+        # CPython 3.11 then marks as unhandled and ends the process by the signal. A shell
+        # reports both as status 130, and the one line is printed either way.
+        assert proc.returncode in (130, -signal.SIGINT)
         assert one_line(err) == interrupted(out, written=finished)
 
 

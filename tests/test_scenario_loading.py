@@ -490,12 +490,6 @@ def test_json_schema_is_valid_and_accepts_resolved_scenarios() -> None:
     assert not validator.is_valid(bad)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="json_schema() types numeric fields as numbers only, so every `$name` parameter "
-    "reference in a scenario file (e.g. attributes.military_age_man.surge_share) fails "
-    "validation in an editor",
-)
 def test_json_schema_accepts_the_historical_file_as_written() -> None:
     jsonschema = pytest.importorskip("jsonschema")
     validator = jsonschema.Draft202012Validator(json_schema())
