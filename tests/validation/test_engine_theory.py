@@ -188,15 +188,6 @@ def test_balking_matches_the_exact_chain():
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine: Site.arrive decides on balking from Stage.expected_wait_minutes() before settling "
-        "overdue reneging deadlines, so parties whose patience has already run out still count in "
-        "the queue: P(balk) 0.202 vs exact 0.192 (+7 SE), P(renege) 0.130 vs 0.135 (-7 SE). "
-        "Settling first (stage.settle(now) if stage.deadlines[0][0] <= now): +0.7 and +0.5 SE."
-    ),
-)
 def test_balking_and_reneging_match_the_exact_chain():
     """Balking as above and reneging (exponential patience, mean 30 min) together.
 

@@ -219,6 +219,8 @@ class Site:
                 self.leave(party, self, now, "turned_back")
                 return
         stage = self.exit[party.mode]
+        if stage.deadlines and stage.deadlines[0][0] <= now:
+            stage.settle(now)  # parties out of patience no longer count as queued
         if party.balk_minutes < INF and stage.expected_wait_minutes() > party.balk_minutes:
             self.leave(party, self, now, "balked")
             return
