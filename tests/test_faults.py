@@ -203,6 +203,10 @@ def test_a_run_killed_at_a_random_moment_leaves_a_complete_result_or_none(
     assert leftovers(out) == []
     if proc.returncode == 0:
         assert finished
+    elif proc.returncode == -signal.SIGINT and not err:
+        # Landed after flowsim returned, while the interpreter shut down (its handlers
+        # are gone by then): the result must be complete.
+        assert finished
     else:
         # 130 from flowsim's handler; -SIGINT when the interrupt lands in an exec() of
         # generated code while modules import (dataclasses build methods that way), which

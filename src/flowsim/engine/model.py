@@ -8,9 +8,11 @@ The engine never names a policy type.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -309,12 +311,13 @@ class Model:
         env, horizon = self.env, self.horizon
         step, peek, advance = env.step, env.peek, env.advance
         events = 0
-        while True:
-            advance(horizon)
-            if peek() >= horizon:
-                break
-            step()
-            events += 1
+        with _cyclic_gc_paused():
+            while True:
+                advance(horizon)
+                if peek() >= horizon:
+                    break
+                step()
+                events += 1
         self._record_stocks(self.clock.n_hours, horizon)
         return Aggregates(
             flows=self.monitor.flows(),
@@ -328,6 +331,24 @@ class Model:
             events=events + env.calls_run,
             trace=self.monitor.trace,
         )
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a replication runs.
+
+    A run makes no cyclic garbage (parties, events and heap entries are freed by
+    reference counting; a test checks it), but it keeps up to hundreds of thousands of
+    queued parties alive, and each full pass of the collector scans all of them again:
+    a third of the time of a run with 4x the historical demand, for nothing.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _persons_at(site: Site) -> int:
