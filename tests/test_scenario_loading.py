@@ -477,7 +477,7 @@ def test_cli_schema_prints_the_schema(capsys: pytest.CaptureFixture[str], tmp_pa
 
 
 def test_json_schema_is_valid_and_accepts_resolved_scenarios() -> None:
-    jsonschema = pytest.importorskip("jsonschema")
+    import jsonschema
     schema = json_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
@@ -491,7 +491,7 @@ def test_json_schema_is_valid_and_accepts_resolved_scenarios() -> None:
 
 
 def test_json_schema_accepts_the_historical_file_as_written() -> None:
-    jsonschema = pytest.importorskip("jsonschema")
+    import jsonschema
     validator = jsonschema.Draft202012Validator(json_schema())
     raw = yaml.load(HISTORICAL.read_text(encoding="utf-8"), Loader=_Loader)
     errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(raw)]
