@@ -1,0 +1,45 @@
+"""Batches of parties: each block's draws are its own, whatever other blocks drew."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+import flowsim
+from flowsim.demand import PartySource
+from flowsim.streams import Streams
+
+SMALL = Path(__file__).parent / "scenarios" / "small.yaml"
+
+
+def source() -> PartySource:
+    scenario = flowsim.load_scenario(SMALL)
+    origin, klass = next(iter(scenario.demand.origins)), next(iter(scenario.demand.classes))
+    return PartySource(scenario, origin, klass, Streams(7, 0))
+
+
+def as_arrays(batch) -> dict[str, np.ndarray]:
+    return {name: getattr(batch, name) for name in batch.__slots__}
+
+
+def test_a_block_draws_the_same_parties_whatever_came_before():
+    """Blocks without parties (which skip most streams), small and large blocks before
+    block 9 leave its parties unchanged: common random numbers across parameter values."""
+    alone = as_arrays(source().draw(9, 30.0, 5.0, 540.0, 600.0))
+    assert alone["times"].size > 0
+    src = source()
+    for block, expected in [(3, 1e-9), (4, 200.0), (5, 1e-9), (8, 2.0)]:
+        src.draw(block, expected, 0.0, block * 60.0, block * 60.0 + 60.0)
+    after = as_arrays(src.draw(9, 30.0, 5.0, 540.0, 600.0))
+    for name, values in alone.items():
+        np.testing.assert_array_equal(after[name], values, err_msg=name)
+
+
+def test_a_block_without_parties_looks_like_one_with_parties():
+    src = source()
+    empty = as_arrays(src.draw(3, 1e-9, 0.0, 180.0, 240.0))
+    full = as_arrays(src.draw(4, 50.0, 10.0, 240.0, 300.0))
+    for name, values in full.items():
+        assert empty[name].size == 0, name
+        assert (empty[name].dtype, empty[name].shape[1:]) == (values.dtype, values.shape[1:]), name
