@@ -22,13 +22,13 @@ import numpy as np
 from flowsim.errors import ObservationError
 from flowsim.monitor import FLOW_METRICS, STOCK_METRICS
 from flowsim.scenario.schema import Scenario
+from flowsim.textfile import read_text
 from flowsim.timebase import Clock
 
 COLUMNS = ("id", "country", "checkpoint", "metric", "start", "end", "value", "low", "high", "source", "note")
 METRICS = ("entries", "refusals", "turned_back", "departures", "queue_vehicles", "queue_km", "wait_hours")
 NOT_MODELLED = {"departures"}
 SNAPSHOT_METRICS = {"queue_vehicles", "queue_km"}
-MAX_FILE_BYTES = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -106,27 +106,7 @@ def _time(text: str, field: str, file: str, line: int) -> dt.datetime:
 def load_observations(path: str | Path, scenario: Scenario) -> list[Observation]:
     """Read and check an observations CSV against a scenario's countries and checkpoints."""
     file = str(path)
-    path = Path(path)
-    try:
-        if path.is_dir():
-            raise ObservationError("is a directory, not an observations file", file=file)
-        if path.exists() and not path.is_file():
-            raise ObservationError("is not a regular file", file=file)
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise ObservationError("file not found", file=file) from None
-    except OSError as err:
-        raise ObservationError(f"cannot read file ({err.strerror})", file=file) from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise ObservationError(f"file is larger than {MAX_FILE_BYTES} bytes", file=file)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = raw.count(b"\n", 0, err.start) + 1
-        raise ObservationError(
-            f"not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start})", file=file, line=line
-        ) from None
+    text = read_text(Path(path), ObservationError, "an observations file", encoding="utf-8-sig")
     reader = csv.DictReader(text.splitlines(keepends=True), strict=True)
     header = reader.fieldnames or []
     if not header:

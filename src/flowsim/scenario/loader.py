@@ -18,11 +18,11 @@ from pydantic import BaseModel, ValidationError
 
 from flowsim.errors import ScenarioError
 from flowsim.scenario.schema import ReferenceError_, Scenario
+from flowsim.textfile import read_text
 
 PathKey = tuple[str | int, ...]
 PARAM_REF = re.compile(r"^\$([a-z][a-z0-9_]*)$")
 MAX_EXTENDS_DEPTH = 32
-MAX_FILE_BYTES = 10_000_000
 #: Values in a file, counting each use of a YAML alias again (the historical scenario has ~3,000).
 MAX_NODES = 200_000
 #: Nesting of mappings and lists (a scenario needs about 8).
@@ -193,26 +193,7 @@ def _line_map(node: yaml.Node, file: str, prefix: PathKey, out: dict) -> None:
 def read_yaml(path: Path) -> tuple[Any, dict[PathKey, tuple[str, int]]]:
     """Parse a YAML file safely; return the data and a map of field paths to lines."""
     name = str(path)
-    try:
-        if path.is_dir():
-            raise ScenarioError("is a directory, not a scenario file", file=name)
-        if path.exists() and not path.is_file():
-            raise ScenarioError("is not a regular file", file=name)
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise ScenarioError("file not found", file=name) from None
-    except OSError as err:
-        raise ScenarioError(f"cannot read file ({err.strerror})", file=name) from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise ScenarioError(f"file is larger than {MAX_FILE_BYTES} bytes", file=name)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ScenarioError(
-            f"not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start})",
-            file=name, line=raw.count(b"\n", 0, err.start) + 1,
-        ) from None
+    text = read_text(path, ScenarioError, "a scenario file")
     if not text.strip():
         raise ScenarioError("file is empty", file=name)
     try:
