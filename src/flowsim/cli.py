@@ -228,9 +228,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     from flowsim.atomic import atomic_write_bytes, atomic_write_text
     from flowsim.calibration import calibrate, fitted_yaml
+    from flowsim.executors import default_workers
     from flowsim.fit import FIT_COLUMNS, summarize_fit, validate
     from flowsim.plotting import figure_bytes, fit_figure
-    from flowsim.runner import default_workers, run
+    from flowsim.runner import run
     from flowsim.scenario import load_scenario
 
     scenario = _load(args.scenario, args.overrides)

@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from flowsim.errors import RunError
-from flowsim.executors import default_workers, open_executor
+from flowsim.executors import open_executor, pool_size
 from flowsim.monitor import FLOW_METRICS, STOCK_METRICS, WAIT_EDGES_HOURS
 from flowsim.results import ALL, RunResult, read_result
 from flowsim.runner import run
@@ -177,8 +177,7 @@ def compare(
     if n < 1:
         raise RunError("must be at least 1", field_path="--replications")
     results = []
-    with open_executor(min(default_workers() if workers is None else workers, n), scheduler,
-                       executor=executor) as pool:
+    with open_executor(pool_size(workers, n), scheduler, executor=executor) as pool:
         for sc in loaded:
             folder = Path(checkpoints) / sc.name if checkpoints is not None else None
             key = _run_key(sc, n, s)

@@ -40,6 +40,11 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+def pool_size(workers: int | None, tasks: int) -> int:
+    """Processes worth starting for `tasks` tasks: `workers` (default: the cores), at most one per task."""
+    return min(default_workers() if workers is None else workers, tasks)
+
+
 class SerialExecutor(Executor):
     """Runs each call at once, in this process: one worker, nothing pickled."""
 

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from flowsim import __version__
 from flowsim.engine.model import Aggregates, Model
 from flowsim.errors import RunError
-from flowsim.executors import default_workers, open_executor
+from flowsim.executors import open_executor, pool_size
 from flowsim.policies import install_all
 from flowsim.results import RunMetadata, RunResult, build_result
 from flowsim.scenario import Scenario, load_scenario
@@ -120,9 +120,7 @@ def run(
         raise RunError("must be at least 1", field_path="--replications")
     if s < 0:
         raise RunError("must be non-negative", field_path="--seed")
-    n_workers = min(default_workers() if workers is None else workers, n)
-    if n_workers < 1:
-        raise RunError("must be at least 1", field_path="--workers")
+    n_workers = pool_size(workers, n)
     started = time.perf_counter()
     with open_executor(n_workers, scheduler, executor=executor) as pool:
         tasks = [(scenario, s, r, trace) for r in range(n)]

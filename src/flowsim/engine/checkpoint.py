@@ -219,11 +219,12 @@ class Site:
                 self.leave(party, self, now, "turned_back")
                 return
         stage = self.exit[party.mode]
-        if stage.deadlines and stage.deadlines[0][0] <= now:
-            stage.settle(now)  # parties out of patience no longer count as queued
-        if party.balk_minutes < INF and stage.expected_wait_minutes() > party.balk_minutes:
-            self.leave(party, self, now, "balked")
-            return
+        if party.balk_minutes < INF:
+            if stage.deadlines and stage.deadlines[0][0] <= now:
+                stage.settle(now)  # parties out of patience no longer count as queued
+            if stage.expected_wait_minutes() > party.balk_minutes:
+                self.leave(party, self, now, "balked")
+                return
         party.deadline = now + party.patience_minutes
         stage.join(party, now)
 
