@@ -1,6 +1,6 @@
 """Reference implementations of an M/M/c FCFS workload for speed comparisons.
 
-Two baselines that simulate exactly the same model as the engine benchmarks:
+Three baselines that simulate exactly the same model as the engine benchmarks:
 Poisson arrivals at rate ``lam``, ``c`` identical servers with exponential
 service at rate ``mu``, one FCFS queue, run until ``n_travellers`` have
 arrived and all of them have been served.
@@ -10,8 +10,11 @@ arrived and all of them have been served.
 * :func:`heapq_mmc` is a bare pure-Python event loop on ``heapq`` with a
   ``deque`` queue: roughly the floor for an event-per-arrival simulation in
   CPython.
+* :func:`heapq_records_mmc` is that loop carrying one flowsim `Party` record per
+  traveller and counting admissions per hour: the floor for any engine built like
+  ours, with a record per party and an event per arrival and per service.
 
-Both draw scalar variates from a local ``random.Random(seed)``. Each returns
+All draw scalar variates from a local ``random.Random(seed)``. Each returns
 ``{"served": int, "mean_wait": float, "events": int | None}``; with
 ``return_waits=True`` the dict also holds ``"waits"``, the per-traveller wait
 in queue in arrival order (used by the statistical tests).
@@ -26,7 +29,9 @@ from typing import Any
 
 import simpy
 
-__all__ = ["heapq_mmc", "plain_simpy_mmc"]
+from flowsim.engine.traveller import Party
+
+__all__ = ["heapq_mmc", "heapq_records_mmc", "plain_simpy_mmc"]
 
 
 def _check(n_travellers: int, lam: float, mu: float, c: int) -> None:
@@ -174,6 +179,81 @@ def heapq_mmc(
 
     out: dict[str, Any] = {
         "served": served,
+        "mean_wait": sum(waits) / n_travellers,
+        "events": events,
+    }
+    if return_waits:
+        out["waits"] = waits
+    return out
+
+
+def heapq_records_mmc(
+    n_travellers: int,
+    lam: float,
+    mu: float,
+    c: int,
+    seed: int,
+    *,
+    return_waits: bool = False,
+) -> dict[str, Any]:
+    """`heapq_mmc` with a flowsim `Party` per traveller and hourly admission counts.
+
+    Each arrival creates a `Party` (the engine's record, with its defaults), which
+    travels through the event heap and the queue; its queue entry time is stored on the
+    record, and each service completion bumps an hourly counter by the party's size.
+    Same draws in the same order as `heapq_mmc`, so the same waits. Nothing else: no
+    choice, no policies, no stages, so it bounds from below what an engine that keeps a
+    record per party and two events per traveller can cost.
+
+    Parameters and returns as `heapq_mmc`.
+    """
+    _check(n_travellers, lam, mu, c)
+    rng = random.Random(seed)
+    expo = rng.expovariate
+    push = heapq.heappush
+    pop = heapq.heappop
+    inf = float("inf")
+
+    def record(pid: int) -> Party:
+        return Party(pid, 0, 0, 1, [0], 0, False, inf, inf)
+
+    # (time, kind, pid, party): at equal times departures (0) before arrivals (1), as in heapq_mmc
+    heap: list[tuple[float, int, int, Party]] = [(expo(lam), 1, 0, record(0))]
+    queue: deque[Party] = deque()
+    admitted_per_hour: list[int] = []
+    waits: list[float] = []
+    busy = 0
+    arrived = 0
+    events = 0
+
+    while heap:
+        now, kind, _, party = pop(heap)
+        events += 1
+        if kind == 1:  # arrival
+            arrived += 1
+            if arrived < n_travellers:
+                push(heap, (now + expo(lam), 1, arrived, record(arrived)))
+            party.joined = now
+            if busy < c:
+                busy += 1
+                waits.append(0.0)
+                push(heap, (now + expo(mu), 0, party.pid, party))
+            else:
+                queue.append(party)
+        else:  # departure
+            hour = int(now // 60.0)
+            while len(admitted_per_hour) <= hour:
+                admitted_per_hour.append(0)
+            admitted_per_hour[hour] += party.size
+            if queue:
+                party = queue.popleft()
+                waits.append(now - party.joined)
+                push(heap, (now + expo(mu), 0, party.pid, party))
+            else:
+                busy -= 1
+
+    out: dict[str, Any] = {
+        "served": sum(admitted_per_hour),
         "mean_wait": sum(waits) / n_travellers,
         "events": events,
     }

@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 from queueing_theory import mmc_mean_wait
 
-from benchmarks.references import heapq_mmc, plain_simpy_mmc
+from benchmarks.references import heapq_mmc, heapq_records_mmc, plain_simpy_mmc
 
 LAM, MU, C = 1.8, 1.0, 2
 N = 600_000
@@ -56,7 +56,11 @@ def _batch_means_check(result: dict, n: int) -> None:
     assert abs(est - theory) < 4 * se, f"est={est:.4f}, theory={theory:.4f}, SE={se:.4f}"
 
 
-@pytest.mark.parametrize("impl", [heapq_mmc, plain_simpy_mmc], ids=["heapq", "simpy"])
+IMPLS = [heapq_mmc, heapq_records_mmc, plain_simpy_mmc]
+IDS = ["heapq", "heapq_records", "simpy"]
+
+
+@pytest.mark.parametrize("impl", IMPLS, ids=IDS)
 def test_reference_mean_wait_matches_erlang_c(impl) -> None:
     result = impl(N, LAM, MU, C, SEED, return_waits=True)
     _batch_means_check(result, N)
@@ -65,6 +69,7 @@ def test_reference_mean_wait_matches_erlang_c(impl) -> None:
 def test_event_counts() -> None:
     n = 1_000
     assert heapq_mmc(n, LAM, MU, C, 1)["events"] == 2 * n
+    assert heapq_records_mmc(n, LAM, MU, C, 1)["events"] == 2 * n
     events = plain_simpy_mmc(n, LAM, MU, C, 1)["events"]
     assert events is None or events > 2 * n
 
@@ -78,9 +83,11 @@ def test_references_share_sample_path() -> None:
     b = plain_simpy_mmc(n, LAM, MU, C, 7, return_waits=True)
     assert a["served"] == b["served"] == n
     np.testing.assert_allclose(a["waits"], b["waits"], rtol=1e-12, atol=1e-12)
+    # The party records change nothing about the queue.
+    assert heapq_records_mmc(n, LAM, MU, C, 7, return_waits=True)["waits"] == a["waits"]
 
 
-@pytest.mark.parametrize("impl", [heapq_mmc, plain_simpy_mmc], ids=["heapq", "simpy"])
+@pytest.mark.parametrize("impl", IMPLS, ids=IDS)
 def test_light_load_and_single_traveller(impl) -> None:
     one = impl(1, LAM, MU, C, 3)
     assert one["served"] == 1
