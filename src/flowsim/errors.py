@@ -6,7 +6,9 @@ CLI prints ``str(err)`` on one line and exits with status 2.
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -14,6 +16,18 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 def one_line(text: str) -> str:
     """`text` with control characters (newlines, tabs, ...) escaped, so that it prints on one line."""
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+def closest(name: str, known: Iterable[str]) -> str | None:
+    """The known name most like `name`, if one is close enough to suggest."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return close[0] if close else None
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` when a known name is close to `name`, else nothing."""
+    match = closest(name, known)
+    return f" (did you mean {match!r}?)" if match else ""
 
 
 class FlowsimError(Exception):

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import difflib
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from flowsim.errors import ObservationError
+from flowsim.errors import ObservationError, did_you_mean
 from flowsim.monitor import FLOW_METRICS, STOCK_METRICS
 from flowsim.scenario.schema import Scenario
 from flowsim.textfile import read_text
@@ -84,11 +82,6 @@ def _number(text: str, field: str, file: str, line: int) -> float | None:
     if not math.isfinite(value) or value < 0:
         raise ObservationError(f"expected a finite non-negative number, got {text!r}", file=file, line=line, field_path=field)
     return value
-
-
-def _suggest(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _time(text: str, field: str, file: str, line: int) -> dt.datetime:
@@ -160,7 +153,7 @@ def _parse_row(row, file, line, by_country, scenario, seen) -> Observation:
                 raise ObservationError("empty checkpoint id", file=file, line=line, field_path="checkpoint")
             if cid not in scenario.checkpoints:
                 raise ObservationError(
-                    f"checkpoint {cid!r} is not in the scenario{_suggest(cid, scenario.checkpoints)}",
+                    f"checkpoint {cid!r} is not in the scenario{did_you_mean(cid, scenario.checkpoints)}",
                     file=file, line=line, field_path="checkpoint",
                 )
             if scenario.checkpoints[cid].country not in countries:

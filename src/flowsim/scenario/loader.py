@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 import typing
@@ -16,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from flowsim.errors import ScenarioError
+from flowsim.errors import ScenarioError, closest, did_you_mean
 from flowsim.scenario.schema import ReferenceError_, Scenario
 from flowsim.textfile import read_text
 
@@ -317,8 +316,8 @@ def resolve_parameters(raw: RawScenario) -> dict[str, Any]:
         spec = params.get(name)
         if not isinstance(spec, dict) or "value" not in spec:
             file, line = raw.locate(path)
-            hint = difflib.get_close_matches(name, [str(p) for p in params], n=1)
-            suffix = f" (did you mean '${hint[0]}'?)" if hint else ""
+            match = closest(name, [str(p) for p in params])
+            suffix = f" (did you mean '${match}'?)" if match else ""
             raise ScenarioError(
                 f"unknown parameter '${name}'{suffix}", file=file, line=line, field_path=_dotted(path)
             )
@@ -441,9 +440,9 @@ def _error_from_validation(err: ValidationError, raw: RawScenario) -> ScenarioEr
     if kind == "extra_forbidden":
         name = str(path[-1]) if path else ""
         choices = _field_names(holder) if holder else []
-        close = difflib.get_close_matches(name, choices, n=1)
-        problem = "unknown field" + (f" (did you mean {close[0]!r}?)" if close else "")
-        if choices and not close:
+        hint = did_you_mean(name, choices)
+        problem = "unknown field" + hint
+        if choices and not hint:
             problem += f"; valid fields: {', '.join(choices)}"
     elif kind == "missing":
         problem = "required field is missing"
@@ -455,8 +454,8 @@ def _error_from_validation(err: ValidationError, raw: RawScenario) -> ScenarioEr
             problem = f"required field {key!r} is missing (one of: {valid})"
         else:
             given = str(ctx.get("tag", ""))
-            close = difflib.get_close_matches(given, _union_tags(expected), n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            match = closest(given, _union_tags(expected))
+            hint = f"did you mean {match!r}? " if match else ""
             problem = f"unknown {key} {given!r} ({hint}valid: {valid})"
     else:
         value = first.get("input")

@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from flowsim.errors import did_you_mean
 from flowsim.timebase import Clock, zone
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
@@ -470,11 +471,8 @@ class ReferenceError_(ValueError):
 
 
 def _unknown(kind: str, name: str, known: Any) -> str:
-    import difflib
-
     names = sorted(known)
-    close = difflib.get_close_matches(name, names, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(names)})"
+    hint = did_you_mean(name, names) or f" (known: {', '.join(names)})"
     return f"unknown {kind} {name!r}{hint}"
 
 
