@@ -249,7 +249,7 @@ def measure(spec: dict[str, Any], label: str) -> dict[str, Any]:
     if proc.returncode != 0 or not lines:
         sys.stderr.write(proc.stderr)
         raise SystemExit(f"benchmark case {label!r} failed (exit {proc.returncode})")
-    out = json.loads(lines[-1][len(_CHILD_RESULT):])
+    out = json.loads(lines[-1][len(_CHILD_RESULT) :])
     out["label"] = label
     out["peak_mib"] = out["maxrss_kib"] / 1024.0
     print(
@@ -263,10 +263,17 @@ def measure(spec: dict[str, Any], label: str) -> dict[str, Any]:
 
 def git_commit() -> str:
     try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT, capture_output=True, text=True, timeout=10, check=True,
-        ).stdout.strip() or "unknown"
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            ).stdout.strip()
+            or "unknown"
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -362,7 +369,12 @@ def main(argv: list[str] | None = None) -> int:
         heap = measure({"case": "heapq", "n": size}, f"mmc {name} · heapq")
         records = measure({"case": "records", "n": size}, f"mmc {name} · heapq + party records")
         engines[n] = eng
-        rows += [row(eng, floor, plain, heap), row(plain, rfloor), row(heap, rfloor), row(records, rfloor)]
+        rows += [
+            row(eng, floor, plain, heap),
+            row(plain, rfloor),
+            row(heap, rfloor),
+            row(records, rfloor),
+        ]
         if plain["seconds"] <= eng["seconds"]:
             notes.append(f"ANOMALY mmc {name}: the engine is not faster than plain SimPy.")
         notes.append(

@@ -28,7 +28,9 @@ def _table(path: Path) -> list[tuple[str, str]]:
     rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if line and not line.startswith("#"):
-            assert line.count("\t") == 1, f"{path.name}:{number}: expected 'input<TAB>expected line'"
+            assert line.count("\t") == 1, (
+                f"{path.name}:{number}: expected 'input<TAB>expected line'"
+            )
             left, expected = line.split("\t")
             rows.append((left, expected))
     return rows
@@ -40,7 +42,11 @@ WARNINGS = _table(CORPUS / "warnings" / "expected.tsv")
 
 
 def _corpus_files(folder: Path) -> set[str]:
-    return {p.name for p in folder.iterdir() if p.suffix in (".yaml", ".csv") and not p.name.startswith("_")}
+    return {
+        p.name
+        for p in folder.iterdir()
+        if p.suffix in (".yaml", ".csv") and not p.name.startswith("_")
+    }
 
 
 def test_the_corpus_is_complete_and_large_enough():
@@ -87,19 +93,28 @@ def test_each_corrupt_file_gives_its_one_line_error(name, expected, tmp_path, ca
     assert err == [expected]
     assert "Traceback" not in expected and stdout == ""
     named = expected.removeprefix("flowsim: error: ").split(":")[0]
-    assert named == name or named in _extends(name), "the message names the file (or the parent at fault)"
+    assert named == name or named in _extends(name), (
+        "the message names the file (or the parent at fault)"
+    )
     assert not list(tmp_path.iterdir()), "nothing is written"
 
 
 @pytest.mark.parametrize(("command", "expected"), OPTIONS, ids=[c for c, _ in OPTIONS])
-def test_each_command_line_mistake_gives_its_one_line_error(command, expected, tmp_path, capsys, monkeypatch):
+def test_each_command_line_mistake_gives_its_one_line_error(
+    command, expected, tmp_path, capsys, monkeypatch
+):
     a_file = tmp_path / "a_file.txt"
     a_file.write_text("not results\n")
     a_folder = tmp_path / "a_folder"
     a_folder.mkdir()
     (a_folder / "thesis.tex").write_text("precious\n")
-    places = {"{base}": "_base.yaml", "{obs}": "_observations.csv", "{out}": str(tmp_path / "out"),
-              "{a_file}": str(a_file), "{a_folder}": str(a_folder)}
+    places = {
+        "{base}": "_base.yaml",
+        "{obs}": "_observations.csv",
+        "{out}": str(tmp_path / "out"),
+        "{a_file}": str(a_file),
+        "{a_folder}": str(a_folder),
+    }
 
     def fill(text: str) -> str:
         for key, value in places.items():
@@ -108,7 +123,9 @@ def test_each_command_line_mistake_gives_its_one_line_error(command, expected, t
 
     code, _, err = run_cli([fill(a) for a in shlex.split(command)], capsys, monkeypatch)
     assert code == 2 and err == [fill(expected)]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file.txt", "a_folder"], "nothing is written"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file.txt", "a_folder"], (
+        "nothing is written"
+    )
     assert a_file.read_text() == "not results\n"
     assert [p.name for p in a_folder.iterdir()] == ["thesis.tex"]
 
@@ -143,7 +160,9 @@ def test_observations_outside_the_horizon_are_warnings(monkeypatch):
     assert lines == _expected_warnings("observation_outside_horizon.csv")
 
 
-@pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "scenarios").rglob("*.yaml")))
+@pytest.mark.parametrize(
+    "path", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "scenarios").rglob("*.yaml"))
+)
 def test_shipped_scenarios_load_without_warnings(path, monkeypatch):
     monkeypatch.chdir(ROOT)
     assert check_scenario(path)[1] == []
@@ -160,19 +179,38 @@ def test_a_value_outside_its_plausible_range_is_allowed_inverted_bounds_are_not(
 
 def test_an_override_outside_the_range_is_a_warning_naming_the_option():
     _, warnings = check_scenario(CORPUS / "_base.yaml", ["parameters.hours_weight.value=2"])
-    assert warnings == ["--set: parameters.hours_weight.value: 2 is above its plausible upper bound 0.5"]
+    assert warnings == [
+        "--set: parameters.hours_weight.value: 2 is above its plausible upper bound 0.5"
+    ]
 
 
 def test_capacity_changes_that_do_not_contradict_each_other_are_accepted():
     """Back-to-back windows, other stages, or one setting lanes and the other service times."""
-    base = {"type": "capacity_change", "checkpoint": "south_gate", "mode": "car", "source": "assumption"}
+    base = {
+        "type": "capacity_change",
+        "checkpoint": "south_gate",
+        "mode": "car",
+        "source": "assumption",
+    }
     ok = {
-        "back_to_back": {**base, "start": "2022-09-09T00:00:00+03:00", "stages": ["entry"], "service_multiplier": 1.5},
-        "other_stage": {**base, "start": "2022-09-07T00:00:00+03:00", "stages": ["exit"], "service_multiplier": 2},
+        "back_to_back": {
+            **base,
+            "start": "2022-09-09T00:00:00+03:00",
+            "stages": ["entry"],
+            "service_multiplier": 1.5,
+        },
+        "other_stage": {
+            **base,
+            "start": "2022-09-07T00:00:00+03:00",
+            "stages": ["exit"],
+            "service_multiplier": 2,
+        },
         "lanes_only": {**base, "start": "2022-09-07T00:00:00+03:00", "lanes": 2},
     }
     scenario = load_scenario(CORPUS / "_base.yaml", {"policies": ok})
-    assert {"back_to_back", "other_stage", "lanes_only", "south_faster_entry"} <= set(scenario.policies)
+    assert {"back_to_back", "other_stage", "lanes_only", "south_faster_entry"} <= set(
+        scenario.policies
+    )
 
 
 # --- safety ----------------------------------------------------------------------------------
@@ -186,7 +224,9 @@ def test_yaml_cannot_run_code(monkeypatch):
         load_scenario(CORPUS / "python_object_tag.yaml")
     assert "YAML tag '!!python/object/apply:os.system' is not allowed" in str(caught.value)
     with pytest.raises(ScenarioError):
-        load_scenario(CORPUS / "_base.yaml", ['name=!!python/object/apply:os.system ["echo hacked"]'])
+        load_scenario(
+            CORPUS / "_base.yaml", ['name=!!python/object/apply:os.system ["echo hacked"]']
+        )
     assert calls == []
 
 
@@ -204,12 +244,16 @@ def test_extends_must_be_relative_and_a_yaml_file(tmp_path):
     base = (CORPUS / "_base.yaml").resolve()
     absolute = tmp_path / "abs.yaml"
     absolute.write_text(f"extends: {base}\n")
-    with pytest.raises(ScenarioError, match="is absolute; give the path relative to this file's folder"):
+    with pytest.raises(
+        ScenarioError, match="is absolute; give the path relative to this file's folder"
+    ):
         load_scenario(absolute)
     for target in ("../../etc/passwd", "..", "notes.txt"):
         other = tmp_path / "other.yaml"
         other.write_text(f"extends: {target}\n")
-        with pytest.raises(ScenarioError, match=r"is not a scenario file \(expected a .yaml or .yml file\)"):
+        with pytest.raises(
+            ScenarioError, match=r"is not a scenario file \(expected a .yaml or .yml file\)"
+        ):
             load_scenario(other)
     missing = tmp_path / "missing.yaml"
     missing.write_text("extends: sub/gone.yaml\n")

@@ -21,34 +21,74 @@ TRUE_RATE, TRUE_ATTRACT = 600.0, 0.8
 
 def scenario_file(tmp_path):
     """Two borders; the demand level and the second border's pull are parameters."""
-    data = single_checkpoint(arrivals_per_hour=10, service_minutes={"dist": "exponential", "mean": 3.0},
-                             lanes=2, days=4, party_size={"dist": "fixed", "value": 2})
+    data = single_checkpoint(
+        arrivals_per_hour=10,
+        service_minutes={"dist": "exponential", "mean": 3.0},
+        lanes=2,
+        days=4,
+        party_size={"dist": "fixed", "value": 2},
+    )
     other = {**data["checkpoints"]["gate"], "country": "Otherland"}
-    data = deep_merge(data, {
-        "parameters": {
-            "rate": {"value": 300.0, "lower": 100.0, "upper": 1500.0, "source": "assumption", "calibrate": True},
-            "attract": {"value": 0.0, "lower": -2.0, "upper": 2.0, "source": "assumption", "calibrate": True},
+    data = deep_merge(
+        data,
+        {
+            "parameters": {
+                "rate": {
+                    "value": 300.0,
+                    "lower": 100.0,
+                    "upper": 1500.0,
+                    "source": "assumption",
+                    "calibrate": True,
+                },
+                "attract": {
+                    "value": 0.0,
+                    "lower": -2.0,
+                    "upper": 2.0,
+                    "source": "assumption",
+                    "calibrate": True,
+                },
+            },
+            "countries": {"Otherland": {"attractiveness": "$attract"}},
+            "checkpoints": {"other": other},
+            "demand": {
+                "origins": {"home": {"baseline_per_day": "$rate", "travel_hours": {"other": 0.0}}}
+            },
         },
-        "countries": {"Otherland": {"attractiveness": "$attract"}},
-        "checkpoints": {"other": other},
-        "demand": {"origins": {"home": {"baseline_per_day": "$rate", "travel_hours": {"other": 0.0}}}},
-    })
+    )
     path = tmp_path / "two.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
 
 def truth_observations(path, tmp_path):
-    truth = flowsim.load_scenario(path, [f"parameters.rate.value={TRUE_RATE}", f"parameters.attract.value={TRUE_ATTRACT}"])
+    truth = flowsim.load_scenario(
+        path, [f"parameters.rate.value={TRUE_RATE}", f"parameters.attract.value={TRUE_ATTRACT}"]
+    )
     result = flowsim.run(truth, replications=8, seed=123, workers=1, progress=False)
     daily = result.daily
     rows = []
     for country, cid in (("Testland", "gate"), ("Otherland", "other")):
         for day in (2, 3, 4):
-            value = daily[(daily.checkpoint == cid) & (daily.metric == "entries")
-                          & (daily.date == pd.Timestamp(f"2022-09-0{day}").date())]["mean"].item()
-            rows.append([f"{cid}{day}", country, cid, "entries", f"2022-09-0{day}T00:00:00+03:00",
-                         f"2022-09-0{day + 1}T00:00:00+03:00", f"{value:.1f}", "", "", "truth", ""])
+            value = daily[
+                (daily.checkpoint == cid)
+                & (daily.metric == "entries")
+                & (daily.date == pd.Timestamp(f"2022-09-0{day}").date())
+            ]["mean"].item()
+            rows.append(
+                [
+                    f"{cid}{day}",
+                    country,
+                    cid,
+                    "entries",
+                    f"2022-09-0{day}T00:00:00+03:00",
+                    f"2022-09-0{day + 1}T00:00:00+03:00",
+                    f"{value:.1f}",
+                    "",
+                    "",
+                    "truth",
+                    "",
+                ]
+            )
     csv = tmp_path / "obs.csv"
     csv.write_text("\n".join([",".join(COLUMNS)] + [",".join(r) for r in rows]) + "\n")
     return csv
@@ -58,27 +98,50 @@ def test_recovers_known_parameters(tmp_path):
     path = scenario_file(tmp_path)
     csv = truth_observations(path, tmp_path)
     observations = load_observations(csv, flowsim.load_scenario(path))
-    result = calibrate(str(path), observations, replications=3, seed=7, workers=1, budget=60,
-                       out_dir=tmp_path / "cal", reporting_error=0.05)
+    result = calibrate(
+        str(path),
+        observations,
+        replications=3,
+        seed=7,
+        workers=1,
+        budget=60,
+        out_dir=tmp_path / "cal",
+        reporting_error=0.05,
+    )
     fitted = result.fitted_values
     assert fitted["rate"] == pytest.approx(TRUE_RATE, rel=0.08)
     assert fitted["attract"] == pytest.approx(TRUE_ATTRACT, abs=0.25)
     table = result.params.set_index("name")
     assert table.loc["rate", "identified"]
-    assert table.loc["rate", "ci_low"] <= TRUE_RATE <= table.loc["rate", "ci_high"] or abs(
-        fitted["rate"] / TRUE_RATE - 1) < 0.03
+    assert (
+        table.loc["rate", "ci_low"] <= TRUE_RATE <= table.loc["rate", "ci_high"]
+        or abs(fitted["rate"] / TRUE_RATE - 1) < 0.03
+    )
 
 
 def test_unidentifiable_parameter_is_reported_as_such(tmp_path):
     path = scenario_file(tmp_path)
     data = yaml.safe_load(path.read_text())
-    data["parameters"]["unused"] = {"value": 1.0, "lower": 0.0, "upper": 5.0, "source": "assumption"}
+    data["parameters"]["unused"] = {
+        "value": 1.0,
+        "lower": 0.0,
+        "upper": 5.0,
+        "source": "assumption",
+    }
     data["attributes"]["man"]["share"] = 0.5
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     csv = truth_observations(path, tmp_path)
     observations = load_observations(csv, flowsim.load_scenario(path))
-    result = calibrate(str(path), observations, params=["rate", "unused"], replications=2, seed=7, workers=1,
-                       budget=25, out_dir=tmp_path / "cal")
+    result = calibrate(
+        str(path),
+        observations,
+        params=["rate", "unused"],
+        replications=2,
+        seed=7,
+        workers=1,
+        budget=25,
+        out_dir=tmp_path / "cal",
+    )
     table = result.params.set_index("name")
     assert not table.loc["unused", "identified"]
 
@@ -94,7 +157,13 @@ def test_resumed_calibration_replays_the_log_and_reaches_the_same_result(tmp_pat
     (tmp_path / "cut").mkdir()
     (tmp_path / "cut" / "evaluations.jsonl").write_text("\n".join(lines[:7]) + "\n" + lines[7][:20])
     calls = []
-    resumed = calibrate(str(path), observations, out_dir=tmp_path / "cut", progress=lambda: calls.append(1), **kwargs)
+    resumed = calibrate(
+        str(path),
+        observations,
+        out_dir=tmp_path / "cut",
+        progress=lambda: calls.append(1),
+        **kwargs,
+    )
     assert resumed.fitted_values == full.fitted_values
     assert len(calls) == full.evaluations - 7  # the logged evaluations were not run again
 
@@ -111,7 +180,9 @@ def test_pilot_variances_are_estimated_once_and_kept_for_a_resume(tmp_path):
     assert all(v > 0 for v in pilot["log_variance"].values())
     # A second run over the same folder reads pilot.json and replays the log: nothing runs again.
     calls = []
-    again = calibrate(str(path), observations, pilot_replications=4, progress=lambda: calls.append(1), **kwargs)
+    again = calibrate(
+        str(path), observations, pilot_replications=4, progress=lambda: calls.append(1), **kwargs
+    )
     assert again.fitted_values == first.fitted_values and not calls
 
 
@@ -119,8 +190,25 @@ def test_cli_calibrate_and_validate(tmp_path, capsys):
     path = scenario_file(tmp_path)
     csv = truth_observations(path, tmp_path)
     out = tmp_path / "cal"
-    code = main(["calibrate", str(path), "--observations", str(csv), "-n", "2", "--budget", "8", "-j", "1",
-                 "--validation-replications", "2", "--out", str(out), "-q"])
+    code = main(
+        [
+            "calibrate",
+            str(path),
+            "--observations",
+            str(csv),
+            "-n",
+            "2",
+            "--budget",
+            "8",
+            "-j",
+            "1",
+            "--validation-replications",
+            "2",
+            "--out",
+            str(out),
+            "-q",
+        ]
+    )
     assert code == 0
     fitted = out / "fitted.yaml"
     text = fitted.read_text()
@@ -128,13 +216,37 @@ def test_cli_calibrate_and_validate(tmp_path, capsys):
     scenario = flowsim.load_scenario(fitted)
     assert scenario.parameters["rate"].value != 300.0
     fit = pd.read_csv(out / "fit.csv")
-    assert list(fit.columns) == ["id", "metric", "value", "low", "high", "sim_p05", "sim_p50", "sim_p95",
-                                 "log_error", "covered", "status"]
+    assert list(fit.columns) == [
+        "id",
+        "metric",
+        "value",
+        "low",
+        "high",
+        "sim_p05",
+        "sim_p50",
+        "sim_p95",
+        "log_error",
+        "covered",
+        "status",
+    ]
     assert (out / "fit.png").stat().st_size > 1000
     params = pd.read_csv(out / "parameters.csv")
     assert set(params["name"]) == {"rate", "attract"}
-    code = main(["validate", str(fitted), "--observations", str(csv), "-n", "2", "-j", "1",
-                 "--out", str(tmp_path / "val"), "-q"])
+    code = main(
+        [
+            "validate",
+            str(fitted),
+            "--observations",
+            str(csv),
+            "-n",
+            "2",
+            "-j",
+            "1",
+            "--out",
+            str(tmp_path / "val"),
+            "-q",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "median |log error|" in printed and "coverage" in printed

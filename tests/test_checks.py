@@ -19,7 +19,9 @@ from flowsim.scenario.loader import deep_merge
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "scenarios").rglob("*.yaml")))
+@pytest.mark.parametrize(
+    "path", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "scenarios").rglob("*.yaml"))
+)
 def test_shipped_scenarios_have_no_warnings(path):
     assert scenario_warnings(load_scenario(ROOT / path), path) == []
 
@@ -28,21 +30,48 @@ def test_a_policy_at_the_horizon_end_and_a_ban_on_an_attribute_nobody_holds():
     data = two_borders()
     end = data["horizon"]["end"]
     late = {"late": {**BAN["ban"], "start": end}}
-    data = deep_merge(data, {"policies": {**BAN, **late}, "attributes": {"visa": {"share": 0.0, "surge_share": None}}})
+    data = deep_merge(
+        data,
+        {"policies": {**BAN, **late}, "attributes": {"visa": {"share": 0.0, "surge_share": None}}},
+    )
     warnings = scenario_warnings(build(data), "x.yaml")
-    assert any(w.startswith("x.yaml: policies.late.start: ") and w.endswith("never takes effect") for w in warnings)
-    assert "x.yaml: attributes.visa.share: nobody holds 'visa' (share 0), so policy 'ban' never acts" in warnings
+    assert any(
+        w.startswith("x.yaml: policies.late.start: ") and w.endswith("never takes effect")
+        for w in warnings
+    )
+    assert (
+        "x.yaml: attributes.visa.share: nobody holds 'visa' (share 0), so policy 'ban' never acts"
+        in warnings
+    )
 
 
 def test_an_observation_outside_the_horizon_is_a_warning_and_the_run_goes_on(tmp_path, capsys):
     scenario = tmp_path / "s.yaml"
     scenario.write_text(yaml.safe_dump(two_borders()))
     csv = tmp_path / "obs.csv"
-    csv.write_text(",".join(COLUMNS) + "\n"
-                   + "in,Testland,,entries,2022-09-02T00:00:00+03:00,2022-09-03T00:00:00+03:00,100,,,t,\n"
-                   + "late,Testland,,entries,2023-01-02T00:00:00+03:00,2023-01-03T00:00:00+03:00,100,,,t,\n")
-    code = main(["validate", str(scenario), "--observations", str(csv), "-n", "1", "-j", "1", "-q",
-                 "--out", str(tmp_path / "out")])
+    csv.write_text(
+        ",".join(COLUMNS)
+        + "\n"
+        + "in,Testland,,entries,2022-09-02T00:00:00+03:00,2022-09-03T00:00:00+03:00,100,,,t,\n"
+        + "late,Testland,,entries,2023-01-02T00:00:00+03:00,2023-01-03T00:00:00+03:00,100,,,t,\n"
+    )
+    code = main(
+        [
+            "validate",
+            str(scenario),
+            "--observations",
+            str(csv),
+            "-n",
+            "1",
+            "-j",
+            "1",
+            "-q",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 0 and (tmp_path / "out" / "fit.csv").exists()
-    assert len(err) == 1 and err[0].startswith(f"flowsim: warning: {csv}:3: late: window 2023-01-02")
+    assert len(err) == 1 and err[0].startswith(
+        f"flowsim: warning: {csv}:3: late: window 2023-01-02"
+    )

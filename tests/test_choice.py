@@ -24,12 +24,18 @@ def shares_to_otherland(data, replications=3):
 
 def with_surge_only(data):
     """No normal traffic: every party sets out in the surge."""
-    return deep_merge(data, {
-        "demand": {
-            "origins": {"home": {"baseline_per_day": 0.0}},
-            "surge": [{"at": START, "per_day": 1200.0}, {"at": "2022-09-09T00:00:00+03:00", "per_day": 1200.0}],
+    return deep_merge(
+        data,
+        {
+            "demand": {
+                "origins": {"home": {"baseline_per_day": 0.0}},
+                "surge": [
+                    {"at": START, "per_day": 1200.0},
+                    {"at": "2022-09-09T00:00:00+03:00", "per_day": 1200.0},
+                ],
+            },
         },
-    })
+    )
 
 
 def test_surge_attractiveness_moves_the_surge_and_only_the_surge():

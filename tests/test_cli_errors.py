@@ -266,7 +266,8 @@ def test_uniform_high_below_low(cli: Cli, tmp_path: Path) -> None:
     bad = write(tmp_path / "uniform.yaml", data)
     message = cli(str(bad))
     assert message.startswith(
-        f"{bad}:{line_of(bad, 'service_minutes:')}: checkpoints.gate.modes.car.exit.service_minutes: "
+        f"{bad}:{line_of(bad, 'service_minutes:')}: "
+        "checkpoints.gate.modes.car.exit.service_minutes: "
     )
     assert "high must be >= low" in message
 
@@ -414,9 +415,9 @@ def test_policy_after_horizon_is_a_warning_and_an_end_after_it_is_fine(
     path = write(tmp_path / "outside_end.yaml", data)
     assert main(["check", str(path)]) == 0
     assert capsys.readouterr().err.splitlines() == [
-        f"flowsim: warning: {path}:{line_of(path, 'start: ', nth=2)}: policies.late.start: "
-        "2022-12-02T00:00:00+03:00 is at or after the end of the horizon (2022-09-06T00:00:00+03:00), "
-        "so the policy never takes effect"
+        f"flowsim: warning: {path}:{line_of(path, 'start: ', nth=2)}: "
+        "policies.late.start: 2022-12-02T00:00:00+03:00 is at or after the end of the horizon "
+        "(2022-09-06T00:00:00+03:00), so the policy never takes effect"
     ]
 
 
@@ -592,7 +593,9 @@ def test_parameter_referring_to_a_parameter(cli: Cli, tmp_path: Path) -> None:
     )
 
 
-def test_parameter_outside_its_bounds_is_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_parameter_outside_its_bounds_is_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = valid()
     data["parameters"] = {"p": {"value": 5, "lower": 0, "upper": 3, "source": "assumption"}}
     path = write(tmp_path / "bounds.yaml", data)
@@ -678,10 +681,7 @@ def test_yaml_bad_indentation(cli: Cli, tmp_path: Path) -> None:
 def test_duplicate_top_level_key(cli: Cli, tmp_path: Path) -> None:
     text = yaml.safe_dump(valid(), sort_keys=False) + "seed: 8\n"
     bad = write(tmp_path / "duplicate.yaml", text)
-    assert (
-        cli(str(bad))
-        == f"{bad}:{line_of(bad, 'seed:', nth=2)}: duplicate key 'seed'"
-    )
+    assert cli(str(bad)) == f"{bad}:{line_of(bad, 'seed:', nth=2)}: duplicate key 'seed'"
 
 
 def test_duplicate_nested_key(cli: Cli, tmp_path: Path) -> None:
@@ -689,10 +689,7 @@ def test_duplicate_nested_key(cli: Cli, tmp_path: Path) -> None:
         "          lanes: 2\n", "          lanes: 2\n          lanes: 3\n", 1
     )
     bad = write(tmp_path / "duplicate_nested.yaml", text)
-    assert (
-        cli(str(bad))
-        == f"{bad}:{line_of(bad, 'lanes: 3')}: duplicate key 'lanes'"
-    )
+    assert cli(str(bad)) == f"{bad}:{line_of(bad, 'lanes: 3')}: duplicate key 'lanes'"
 
 
 @pytest.mark.parametrize("content", ["", "   \n\n  \t\n"], ids=["empty", "blank"])
@@ -800,7 +797,8 @@ def test_set_without_equals(cli: Cli, good: Path, assignment: str) -> None:
 
 def test_set_unparsable_value(cli: Cli, good: Path) -> None:
     assert cli(str(good), "--set", "demand.choice.hours_weight=[1") == (
-        "--set: demand.choice.hours_weight: cannot parse value '[1': expected ',' or ']', but got '<stream end>'"
+        "--set: demand.choice.hours_weight: cannot parse value '[1': "
+        "expected ',' or ']', but got '<stream end>'"
     )
 
 
@@ -931,6 +929,7 @@ def test_console_script_argparse_error(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.splitlines() == [
-        "flowsim: error: run: argument --replications/-n: must be at least 1, got 0 (see flowsim run --help)"
+        "flowsim: error: run: argument --replications/-n: must be at least 1, got 0 "
+        "(see flowsim run --help)"
     ]
     assert not (tmp_path / "results").exists()

@@ -12,8 +12,15 @@ from flowsim.cli import main
 from flowsim.compare import compare
 from flowsim.scenario.loader import deep_merge
 
-BAN = {"ban": {"type": "entry_ban", "start": START, "where": {"countries": ["Testland"]},
-               "attribute": "visa", "source": "test"}}
+BAN = {
+    "ban": {
+        "type": "entry_ban",
+        "start": START,
+        "where": {"countries": ["Testland"]},
+        "attribute": "visa",
+        "source": "test",
+    }
+}
 
 
 def renamed(data, name):
@@ -22,13 +29,20 @@ def renamed(data, name):
 
 def test_a_scenario_against_itself_differs_by_exactly_zero_and_pairing_beats_unpaired():
     data = two_borders(informed_share=0.5, divert_share=0.5)
-    comparison = compare([build(data), build(renamed(data, "same"))], replications=6, seed=4, workers=1,
-                         progress=False)
+    comparison = compare(
+        [build(data), build(renamed(data, "same"))],
+        replications=6,
+        seed=4,
+        workers=1,
+        progress=False,
+    )
     table = comparison.table
     same = table[(table.scenario == "same") & table["diff_mean"].notna()]
     assert (same["diff_mean"] == 0).all()
     assert ((same["diff_ci_low"] <= 0) & (same["diff_ci_high"] >= 0)).all()
-    entries = same[(same.metric == "entries") & (same.checkpoint == "all") & (same.period == "horizon")]
+    entries = same[
+        (same.metric == "entries") & (same.checkpoint == "all") & (same.period == "horizon")
+    ]
     unpaired = entries["unpaired_ci_high"] - entries["unpaired_ci_low"]
     paired = entries["diff_ci_high"] - entries["diff_ci_low"]
     assert (unpaired > 0).all() and (paired < unpaired).all()
@@ -37,20 +51,37 @@ def test_a_scenario_against_itself_differs_by_exactly_zero_and_pairing_beats_unp
 def test_a_ban_with_a_known_effect():
     """Uninformed travellers who never divert: entries fall by exactly the persons refused."""
     data = two_borders()
-    comparison = compare([build(data), build(renamed(deep_merge(data, {"policies": BAN}), "ban"))],
-                         replications=6, seed=4, workers=1, progress=False)
+    comparison = compare(
+        [build(data), build(renamed(deep_merge(data, {"policies": BAN}), "ban"))],
+        replications=6,
+        seed=4,
+        workers=1,
+        progress=False,
+    )
     t = comparison.table
-    key = (t.scenario == "ban") & (t.country == "Testland") & (t.checkpoint == "all") & (t.period == "horizon")
+    key = (
+        (t.scenario == "ban")
+        & (t.country == "Testland")
+        & (t.checkpoint == "all")
+        & (t.period == "horizon")
+    )
     entries = t[key & (t.metric == "entries")].iloc[0]
     refusals = t[key & (t.metric == "refusals")].iloc[0]
     assert entries["diff_mean"] == -refusals["mean"]
     assert entries["diff_ci_low"] <= -refusals["mean"] <= entries["diff_ci_high"]
     assert entries["diff_ci_high"] < 0  # a real effect is detected
     # pairing narrows the interval of a real effect too
-    assert (entries["diff_ci_high"] - entries["diff_ci_low"]) < (entries["unpaired_ci_high"] - entries["unpaired_ci_low"])
+    assert (entries["diff_ci_high"] - entries["diff_ci_low"]) < (
+        entries["unpaired_ci_high"] - entries["unpaired_ci_low"]
+    )
     # the Otherland border is untouched (nobody diverts or is informed)
-    other = t[(t.scenario == "ban") & (t.country == "Otherland") & (t.checkpoint == "all")
-              & (t.period == "horizon") & (t.metric == "entries")].iloc[0]
+    other = t[
+        (t.scenario == "ban")
+        & (t.country == "Otherland")
+        & (t.checkpoint == "all")
+        & (t.period == "horizon")
+        & (t.metric == "entries")
+    ].iloc[0]
     assert other["diff_mean"] == 0
 
 
@@ -61,8 +92,12 @@ def test_weekly_periods_add_up_to_the_horizon():
     entries = t[(t.metric == "entries") & (t.checkpoint == "all") & (t.country == "Testland")]
     weeks = entries[entries.period.str.startswith("week")]["mean"].sum()
     assert weeks == entries[entries.period == "horizon"]["mean"].item()
-    p95 = t[(t.metric == "wait_hours_p95") & (t.period == "horizon") & (t.checkpoint == "gate")]["mean"].item()
-    mean = t[(t.metric == "wait_hours_mean") & (t.period == "horizon") & (t.checkpoint == "gate")]["mean"].item()
+    p95 = t[(t.metric == "wait_hours_p95") & (t.period == "horizon") & (t.checkpoint == "gate")][
+        "mean"
+    ].item()
+    mean = t[(t.metric == "wait_hours_mean") & (t.period == "horizon") & (t.checkpoint == "gate")][
+        "mean"
+    ].item()
     assert p95 > mean > 0
 
 
@@ -72,10 +107,14 @@ def test_compare_and_report_commands(tmp_path, capsys):
     ban = tmp_path / "ban.yaml"
     ban.write_text(yaml.safe_dump({"extends": "base.yaml", "name": "ban", "policies": BAN}))
     out = tmp_path / "cmp"
-    assert main(["compare", str(base), str(ban), "-n", "3", "-j", "1", "--out", str(out), "-q"]) == 0
+    assert (
+        main(["compare", str(base), str(ban), "-n", "3", "-j", "1", "--out", str(out), "-q"]) == 0
+    )
     printed = capsys.readouterr().out
     assert "ban" in printed and "Testland" in printed
-    assert not (tmp_path / ".cmp.partial").exists()  # the resume checkpoints go once the result is written
+    assert not (
+        tmp_path / ".cmp.partial"
+    ).exists()  # the resume checkpoints go once the result is written
     table = pd.read_csv(out / "comparison.csv")
     head = pd.read_csv(out / "headline.csv")
     assert set(head.scenario) == {"ban"} and (head.paired_to_unpaired_width > 0).all()
@@ -105,18 +144,26 @@ def test_an_interrupted_comparison_resumes_from_its_finished_scenarios(tmp_path,
 
     data = two_borders(informed_share=0.5)
     scenarios = [build(data), build(renamed(deep_merge(data, {"policies": BAN}), "ban"))]
-    full = compare(scenarios, replications=3, seed=4, workers=1, progress=False, checkpoints=tmp_path / "cp")
+    full = compare(
+        scenarios, replications=3, seed=4, workers=1, progress=False, checkpoints=tmp_path / "cp"
+    )
     # The run died after the baseline: only its folder is left.
     import shutil
 
     shutil.rmtree(tmp_path / "cp" / "ban")
     calls = []
     real_run = compare_module.run
-    monkeypatch.setattr(compare_module, "run", lambda sc, **kw: calls.append(sc.name) or real_run(sc, **kw))
-    resumed = compare(scenarios, replications=3, seed=4, workers=1, progress=False, checkpoints=tmp_path / "cp")
+    monkeypatch.setattr(
+        compare_module, "run", lambda sc, **kw: calls.append(sc.name) or real_run(sc, **kw)
+    )
+    resumed = compare(
+        scenarios, replications=3, seed=4, workers=1, progress=False, checkpoints=tmp_path / "cp"
+    )
     assert calls == ["ban"]
     pd.testing.assert_frame_equal(full.table, resumed.table)
     # A different seed is a different run: nothing is reused.
     calls.clear()
-    compare(scenarios, replications=3, seed=5, workers=1, progress=False, checkpoints=tmp_path / "cp")
+    compare(
+        scenarios, replications=3, seed=5, workers=1, progress=False, checkpoints=tmp_path / "cp"
+    )
     assert calls == ["single", "ban"]

@@ -19,7 +19,11 @@ from flowsim.runner import simulate
 from flowsim.scenario.loader import deep_merge
 
 OUTCOMES = [m for m in FLOW_METRICS if m != "arrivals"]
-POLICY_TIMES = ["2022-09-01T06:00:00+03:00", "2022-09-01T18:00:00+03:00", "2022-09-02T09:30:00+03:00"]
+POLICY_TIMES = [
+    "2022-09-01T06:00:00+03:00",
+    "2022-09-01T18:00:00+03:00",
+    "2022-09-02T09:30:00+03:00",
+]
 
 
 @st.composite
@@ -41,22 +45,51 @@ def scenarios(draw):
     policies = {}
     start = st.sampled_from(POLICY_TIMES)
     if draw(st.booleans()):
-        policies["ban"] = {"type": "entry_ban", "start": draw(start), "where": {"checkpoints": ["gate"]},
-                           "attribute": draw(st.sampled_from(["visa", "man"])), "source": "t"}
+        policies["ban"] = {
+            "type": "entry_ban",
+            "start": draw(start),
+            "where": {"checkpoints": ["gate"]},
+            "attribute": draw(st.sampled_from(["visa", "man"])),
+            "source": "t",
+        }
     if draw(st.booleans()):
-        policies["screen"] = {"type": "exit_screening", "start": draw(start), "where": {"checkpoints": ["other"]},
-                              "attribute": "man", "turn_back_share": draw(st.floats(0, 1)),
-                              "deterrence": draw(st.floats(0, 1)), "extra_minutes": 1.0, "source": "t"}
+        policies["screen"] = {
+            "type": "exit_screening",
+            "start": draw(start),
+            "where": {"checkpoints": ["other"]},
+            "attribute": "man",
+            "turn_back_share": draw(st.floats(0, 1)),
+            "deterrence": draw(st.floats(0, 1)),
+            "extra_minutes": 1.0,
+            "source": "t",
+        }
     if draw(st.booleans()):
-        policies["stop"] = {"type": "access_restriction", "start": draw(start), "where": {"checkpoints": ["gate"]},
-                            "selector": {"without": ["visa"]}, "compliance": draw(st.floats(0, 1)), "source": "t"}
+        policies["stop"] = {
+            "type": "access_restriction",
+            "start": draw(start),
+            "where": {"checkpoints": ["gate"]},
+            "selector": {"without": ["visa"]},
+            "compliance": draw(st.floats(0, 1)),
+            "source": "t",
+        }
     if draw(st.booleans()):
-        policies["shut"] = {"type": "closure", "start": POLICY_TIMES[0], "end": POLICY_TIMES[1],
-                            "checkpoint": "other", "source": "t"}
+        policies["shut"] = {
+            "type": "closure",
+            "start": POLICY_TIMES[0],
+            "end": POLICY_TIMES[1],
+            "checkpoint": "other",
+            "source": "t",
+        }
     if draw(st.booleans()):
-        policies["cap"] = {"type": "capacity_change", "start": draw(start), "checkpoint": "gate", "mode": "car",
-                           "lanes": draw(st.integers(0, 3)), "service_multiplier": draw(st.floats(0.5, 2)),
-                           "source": "t"}
+        policies["cap"] = {
+            "type": "capacity_change",
+            "start": draw(start),
+            "checkpoint": "gate",
+            "mode": "car",
+            "lanes": draw(st.integers(0, 3)),
+            "service_multiplier": draw(st.floats(0.5, 2)),
+            "source": "t",
+        }
     return deep_merge(
         data,
         {
@@ -64,8 +97,18 @@ def scenarios(draw):
             "checkpoints": {"other": other},
             "policies": policies,
             "demand": {
-                "origins": {"home": {"travel_hours": {"gate": draw(st.floats(0, 5)), "other": draw(st.floats(0, 5))}}},
-                "choice": {"informed_share": draw(st.floats(0, 1)), "divert_share": draw(st.floats(0, 1))},
+                "origins": {
+                    "home": {
+                        "travel_hours": {
+                            "gate": draw(st.floats(0, 5)),
+                            "other": draw(st.floats(0, 5)),
+                        }
+                    }
+                },
+                "choice": {
+                    "informed_share": draw(st.floats(0, 1)),
+                    "divert_share": draw(st.floats(0, 1)),
+                },
             },
         },
     )

@@ -55,6 +55,7 @@ def start(out: Path, marker: Path) -> subprocess.Popen:
         time.sleep(0.005)
     return proc
 
+
 #: Runs `flowsim ARGV...` after arranging to send itself SIGNAL at POINT:
 #: ``python -c DRIVER POINT SIGNAL K ARGV...``.
 DRIVER = r"""
@@ -138,7 +139,7 @@ def drive(point: str, sig: signal.Signals, argv: list[str], k: int = 1, group: b
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """A complete result of `RUN`, and how long the command takes once its libraries are imported."""
+    """A complete result of `RUN`, and the command's run time once its libraries are imported."""
     folder = tmp_path_factory.mktemp("reference")
     out = folder / "run"
     proc = start(out, folder / "started")
@@ -296,8 +297,12 @@ def test_a_rerun_swaps_the_new_result_for_the_old_in_one_step(tmp_path, referenc
 
 
 def test_only_leftovers_of_dead_writers_on_this_machine_are_tidied(tmp_path):
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     dead, host = int(gone.stdout), flowsim.atomic._host()
     tidied = {f".run.tmp-{dead}-{host}-x1y2", f".run.tmp-{dead}-{host}-z3"}
     kept = {

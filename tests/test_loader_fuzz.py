@@ -29,29 +29,80 @@ from flowsim.scenario import Scenario, load_scenario
 VALID = (Path(__file__).parent / "scenarios" / "small.yaml").read_text(encoding="utf-8")
 VALID_DATA = yaml.safe_load(VALID)
 SCENARIO = load_scenario(Path(__file__).parent / "scenarios" / "small.yaml")
-OBSERVATIONS = ",".join(COLUMNS) + "\n" + "\n".join([
-    "a,Northland,,entries,2022-09-02T00:00:00+03:00,2022-09-03T00:00:00+03:00,100,,,test,",
-    "b,Southland+Eastland,,refusals,2022-09-02T10:00:00+04:00,2022-09-04T10:00:00+04:00,,50,80,test,\"a, b\"",
-    "c,Northland,north_gate,queue_km,2022-09-05T12:00:00+03:00,2022-09-05T12:00:00+03:00,3.5,,,test,",
-]) + "\n"
-FUZZ = settings(max_examples=120, deadline=3000, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+OBSERVATIONS = (
+    ",".join(COLUMNS)
+    + "\n"
+    + "\n".join(
+        [
+            "a,Northland,,entries,2022-09-02T00:00:00+03:00,2022-09-03T00:00:00+03:00,100,,,test,",
+            (
+                "b,Southland+Eastland,,refusals,2022-09-02T10:00:00+04:00,"
+                '2022-09-04T10:00:00+04:00,,50,80,test,"a, b"'
+            ),
+            "c,Northland,north_gate,queue_km,2022-09-05T12:00:00+03:00,2022-09-05T12:00:00+03:00,3.5,,,test,",
+        ]
+    )
+    + "\n"
+)
+FUZZ = settings(
+    max_examples=120,
+    deadline=3000,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 #: Seconds after which a single load counts as a hang.
 HANG_SECONDS = 10
 
 #: Values that stress the schema: wrong types, signs, sizes, special floats, YAML oddities.
 ODD_VALUES = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**30, 10**30), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=12), st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
-    st.sampled_from(["$hours_weight", "$nope", "2022-09-05T00:00:00", "2022-13-01T00:00:00+03:00", "-1", ".nan",
-                     "2022-12-01T00:00:00+03:00", "2022-08-01T00:00:00+03:00", "10" * 30]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**30), 10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+    st.sampled_from(
+        [
+            "$hours_weight",
+            "$nope",
+            "2022-09-05T00:00:00",
+            "2022-13-01T00:00:00+03:00",
+            "-1",
+            ".nan",
+            "2022-12-01T00:00:00+03:00",
+            "2022-08-01T00:00:00+03:00",
+            "10" * 30,
+        ]
+    ),
 )
 #: Lines that may break the YAML text when inserted anywhere.
 GARBAGE = st.one_of(
     st.text(max_size=30),
-    st.sampled_from(["- x", "  : :", "{", "]", "&a [*a]", "<<: {a: 1}", "!!python/object/apply:os.system [ls]",
-                     "\t- tab", "key: value: other", "'unclosed", "%YAML 1.1", "---", "...", "? complex key",
-                     "no: 1", "1: 2", "x: !!binary aGVsbG8=", "x: !!set {a, b}", "x: &b " + "[*b, " * 3]),
+    st.sampled_from(
+        [
+            "- x",
+            "  : :",
+            "{",
+            "]",
+            "&a [*a]",
+            "<<: {a: 1}",
+            "!!python/object/apply:os.system [ls]",
+            "\t- tab",
+            "key: value: other",
+            "'unclosed",
+            "%YAML 1.1",
+            "---",
+            "...",
+            "? complex key",
+            "no: 1",
+            "1: 2",
+            "x: !!binary aGVsbG8=",
+            "x: !!set {a, b}",
+            "x: &b " + "[*b, " * 3,
+        ]
+    ),
 )
 
 
@@ -130,16 +181,31 @@ def test_a_changed_or_deleted_value(tmp_path, path, value, delete):
 
 
 @FUZZ
-@given(path=st.sampled_from(NUMBER_PATHS),
-       how=st.sampled_from(["negate", "string", "nan", "inf", "-inf", "zero", "huge", "tiny", "float"]))
+@given(
+    path=st.sampled_from(NUMBER_PATHS),
+    how=st.sampled_from(
+        ["negate", "string", "nan", "inf", "-inf", "zero", "huge", "tiny", "float"]
+    ),
+)
 def test_a_number_swapped_for_a_string_negative_or_special_float(tmp_path, path, how):
     data = copy.deepcopy(VALID_DATA)
     x = _get(data, path)
-    swapped = {"negate": -x, "string": str(x), "nan": math.nan, "inf": math.inf, "-inf": -math.inf, "zero": 0,
-               "huge": 10**400, "tiny": 1e-320, "float": x + 0.5}[how]
+    swapped = {
+        "negate": -x,
+        "string": str(x),
+        "nan": math.nan,
+        "inf": math.inf,
+        "-inf": -math.inf,
+        "zero": 0,
+        "huge": 10**400,
+        "tiny": 1e-320,
+        "float": x + 0.5,
+    }[how]
     _set(data, path, swapped)
     scenario = _loads_or_our_error(tmp_path, _dump(data))
-    if how in ("nan", "inf", "-inf") and scenario is not None:  # a special float is never accepted silently
+    if (
+        how in ("nan", "inf", "-inf") and scenario is not None
+    ):  # a special float is never accepted silently
         assert path[0] in ("description", "name")
 
 
@@ -166,8 +232,10 @@ def test_truncated_text_with_junk(tmp_path, cut, junk):
 
 
 @FUZZ
-@given(positions=st.lists(st.integers(0, len(VALID.encode()) - 1), min_size=1, max_size=4),
-       byte=st.integers(0, 255))
+@given(
+    positions=st.lists(st.integers(0, len(VALID.encode()) - 1), min_size=1, max_size=4),
+    byte=st.integers(0, 255),
+)
 def test_flipped_bytes(tmp_path, positions, byte):
     raw = bytearray(VALID.encode())
     for p in positions:
@@ -176,19 +244,32 @@ def test_flipped_bytes(tmp_path, positions, byte):
 
 
 @FUZZ
-@given(assignments=st.lists(
-    st.one_of(st.text(max_size=25),
-              st.builds(lambda p, v: f"{'.'.join(map(str, p))}={v}", st.sampled_from(PATHS), GARBAGE)),
-    min_size=1, max_size=3))
+@given(
+    assignments=st.lists(
+        st.one_of(
+            st.text(max_size=25),
+            st.builds(lambda p, v: f"{'.'.join(map(str, p))}={v}", st.sampled_from(PATHS), GARBAGE),
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
 def test_junk_overrides(tmp_path, assignments):
     _loads_or_our_error(tmp_path, VALID, assignments)
 
 
 @FUZZ
-@given(cut=st.integers(0, len(OBSERVATIONS)), junk=st.text(max_size=15),
-       position=st.integers(0, len(OBSERVATIONS)))
+@given(
+    cut=st.integers(0, len(OBSERVATIONS)),
+    junk=st.text(max_size=15),
+    position=st.integers(0, len(OBSERVATIONS)),
+)
 def test_mangled_observations(tmp_path, cut, junk, position):
-    text = OBSERVATIONS[:position] + junk + OBSERVATIONS[position:cut] if position < cut else OBSERVATIONS[:cut] + junk
+    text = (
+        OBSERVATIONS[:position] + junk + OBSERVATIONS[position:cut]
+        if position < cut
+        else OBSERVATIONS[:cut] + junk
+    )
     path = tmp_path / "fuzzed.csv"
     path.write_text(text, encoding="utf-8")
     try:

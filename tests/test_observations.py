@@ -23,10 +23,20 @@ UTC = dt.UTC
 
 def two_zones():
     """'gate' in Finland time (UTC+3), 'ridge' in Georgia time (UTC+4)."""
-    data = single_checkpoint(arrivals_per_hour=5, service_minutes={"dist": "fixed", "value": 1}, lanes=1, days=4)
+    data = single_checkpoint(
+        arrivals_per_hour=5, service_minutes={"dist": "fixed", "value": 1}, lanes=1, days=4
+    )
     ridge = {**data["checkpoints"]["gate"], "country": "Hills", "timezone": "Asia/Tbilisi"}
-    return build(deep_merge(data, {"countries": {"Hills": {}}, "checkpoints": {"ridge": ridge},
-                                   "demand": {"origins": {"home": {"travel_hours": {"ridge": 1.0}}}}}))
+    return build(
+        deep_merge(
+            data,
+            {
+                "countries": {"Hills": {}},
+                "checkpoints": {"ridge": ridge},
+                "demand": {"origins": {"home": {"travel_hours": {"ridge": 1.0}}}},
+            },
+        )
+    )
 
 
 def hourly_ramp(scenario, replications=2):
@@ -39,16 +49,41 @@ def hourly_ramp(scenario, replications=2):
     stocks = np.zeros((replications, 3, s, n + 1))
     stocks[:, 0, :, :] = np.arange(n + 1) * 10.0
     return clock, HourlyArrays(
-        checkpoints=tuple(scenario.checkpoints), countries=tuple(c.country for c in scenario.checkpoints.values()),
-        hour_start_utc=pd.DatetimeIndex(clock.hour_starts_utc()), flows=flows,
-        wait_person_hours=flows[:, 1] * 2.0, wait_histogram=np.zeros((replications, s, 1, 61)), stocks=stocks, origin_flows=np.zeros((replications, 2, 1, n)),
+        checkpoints=tuple(scenario.checkpoints),
+        countries=tuple(c.country for c in scenario.checkpoints.values()),
+        hour_start_utc=pd.DatetimeIndex(clock.hour_starts_utc()),
+        flows=flows,
+        wait_person_hours=flows[:, 1] * 2.0,
+        wait_histogram=np.zeros((replications, s, 1, 61)),
+        stocks=stocks,
+        origin_flows=np.zeros((replications, 2, 1, n)),
     )
 
 
-def obs(metric="entries", start="2022-09-02T10:00:00+04:00", end="2022-09-03T10:00:00+04:00",
-        checkpoints=("ridge",), countries=("Hills",), value=1.0, low=None, high=None):
-    return Observation("x", countries, checkpoints, metric, dt.datetime.fromisoformat(start),
-                       dt.datetime.fromisoformat(end), value, low, high, "", "", 2)
+def obs(
+    metric="entries",
+    start="2022-09-02T10:00:00+04:00",
+    end="2022-09-03T10:00:00+04:00",
+    checkpoints=("ridge",),
+    countries=("Hills",),
+    value=1.0,
+    low=None,
+    high=None,
+):
+    return Observation(
+        "x",
+        countries,
+        checkpoints,
+        metric,
+        dt.datetime.fromisoformat(start),
+        dt.datetime.fromisoformat(end),
+        value,
+        low,
+        high,
+        "",
+        "",
+        2,
+    )
 
 
 def test_window_sum_across_day_boundary_in_another_timezone():
@@ -72,29 +107,44 @@ def test_plus_sums_places_and_snapshots_sample_stocks():
     scenario = two_zones()
     clock, hourly = hourly_ramp(scenario)
     both = obs(checkpoints=("gate", "ridge"), countries=("Testland", "Hills"))
-    single = [simulate_observation(obs(checkpoints=(c,), countries=(k,)), hourly, clock)
-              for c, k in (("gate", "Testland"), ("ridge", "Hills"))]
+    single = [
+        simulate_observation(obs(checkpoints=(c,), countries=(k,)), hourly, clock)
+        for c, k in (("gate", "Testland"), ("ridge", "Hills"))
+    ]
     np.testing.assert_allclose(simulate_observation(both, hourly, clock), single[0] + single[1])
-    snap = obs(metric="queue_vehicles", start="2022-09-01T01:30:00+03:00", end="2022-09-01T01:30:00+03:00")
-    np.testing.assert_allclose(simulate_observation(snap, hourly, clock), [15.0, 15.0])  # between 10 and 20
+    snap = obs(
+        metric="queue_vehicles", start="2022-09-01T01:30:00+03:00", end="2022-09-01T01:30:00+03:00"
+    )
+    np.testing.assert_allclose(
+        simulate_observation(snap, hourly, clock), [15.0, 15.0]
+    )  # between 10 and 20
 
 
 def test_wait_hours_is_person_weighted_over_the_window():
     scenario = two_zones()
     clock, hourly = hourly_ramp(scenario)
-    np.testing.assert_allclose(simulate_observation(obs(metric="wait_hours"), hourly, clock), [2.0, 2.0])
+    np.testing.assert_allclose(
+        simulate_observation(obs(metric="wait_hours"), hourly, clock), [2.0, 2.0]
+    )
 
 
 def test_window_counts_match_a_real_run():
     scenario = two_zones()
     result = flowsim.run(scenario, replications=2, seed=1, workers=1, progress=False)
     clock = Clock(scenario.horizon.start, scenario.horizon.end)
-    day = obs(checkpoints=("gate",), countries=("Testland",),
-              start="2022-09-02T00:00:00+03:00", end="2022-09-03T00:00:00+03:00")
+    day = obs(
+        checkpoints=("gate",),
+        countries=("Testland",),
+        start="2022-09-02T00:00:00+03:00",
+        end="2022-09-03T00:00:00+03:00",
+    )
     simulated = simulate_observation(day, result.hourly, clock)
     daily = result.by_replication
-    reference = daily[(daily.checkpoint == "gate") & (daily.metric == "entries")
-                      & (daily.date == dt.date(2022, 9, 2))]["value"].to_numpy()
+    reference = daily[
+        (daily.checkpoint == "gate")
+        & (daily.metric == "entries")
+        & (daily.date == dt.date(2022, 9, 2))
+    ]["value"].to_numpy()
     np.testing.assert_allclose(simulated, reference)
 
 
@@ -105,7 +155,19 @@ def write_csv(tmp_path, rows, header=COLUMNS):
     return path
 
 
-GOOD = ["a", "Testland", "", "entries", "2022-09-02T00:00:00+03:00", "2022-09-03T00:00:00+03:00", "10", "", "", "s", "n"]
+GOOD = [
+    "a",
+    "Testland",
+    "",
+    "entries",
+    "2022-09-02T00:00:00+03:00",
+    "2022-09-03T00:00:00+03:00",
+    "10",
+    "",
+    "",
+    "s",
+    "n",
+]
 
 
 @pytest.mark.parametrize(
@@ -186,15 +248,19 @@ def test_a_given_model_variance_replaces_the_spread_of_the_replications():
     sims = np.array([1000.0, 1690.0])
     centre = math.expm1(np.log1p(sims).mean())
     assert log_likelihood(o, sims, 0.1, model_var=0.0) == pytest.approx(
-        log_likelihood(o, np.array([centre]), 0.1), rel=1e-12)
+        log_likelihood(o, np.array([centre]), 0.1), rel=1e-12
+    )
     assert log_likelihood(o, sims, 0.1, model_var=0.0) < log_likelihood(o, sims, 0.1)
     assert log_likelihood(o, sims, 0.1, model_var=0.03) == pytest.approx(
-        log_likelihood(o, np.array([centre]), math.sqrt(0.01 + 0.03)), rel=1e-12)
+        log_likelihood(o, np.array([centre]), math.sqrt(0.01 + 0.03)), rel=1e-12
+    )
 
 
 def test_coverage_and_tolerance_rules():
     assert covered(obs(value=10.0), 9.0, 11.0) and not covered(obs(value=12.0), 9.0, 11.0)
     assert covered(obs(value=None, low=10.0), 5.0, 10.5)
     assert not covered(obs(value=None, high=4.0), 5.0, 10.0)
-    assert within_tolerance(obs(value=100.0), 114.0) and not within_tolerance(obs(value=100.0), 116.0)
+    assert within_tolerance(obs(value=100.0), 114.0) and not within_tolerance(
+        obs(value=100.0), 116.0
+    )
     assert within_tolerance(obs(value=None, low=90.0, high=100.0), 95.0)

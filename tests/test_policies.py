@@ -53,8 +53,15 @@ def trace_of(data, replication=0):
 
 
 def test_entry_ban_refuses_holders_only_from_its_start():
-    policy = {"ban": {"type": "entry_ban", "start": START, "where": {"countries": ["Testland"]},
-                      "attribute": "visa", "source": "test"}}
+    policy = {
+        "ban": {
+            "type": "entry_ban",
+            "start": START,
+            "where": {"countries": ["Testland"]},
+            "attribute": "visa",
+            "source": "test",
+        }
+    }
     trace, _ = trace_of(two_borders(policy))
     refusals = trace[trace.outcome == "refusals"]
     assert len(refusals) > 50
@@ -67,8 +74,15 @@ def test_entry_ban_refuses_holders_only_from_its_start():
 
 
 def test_informed_travellers_avoid_a_known_ban():
-    policy = {"ban": {"type": "entry_ban", "start": START, "where": {"checkpoints": ["gate"]},
-                      "attribute": "visa", "source": "test"}}
+    policy = {
+        "ban": {
+            "type": "entry_ban",
+            "start": START,
+            "where": {"checkpoints": ["gate"]},
+            "attribute": "visa",
+            "source": "test",
+        }
+    }
     uninformed, _ = trace_of(two_borders(policy))
     informed, _ = trace_of(two_borders(policy, informed_share=1.0))
     n_uninformed = (uninformed.outcome == "refusals").sum()
@@ -81,7 +95,15 @@ def test_informed_travellers_avoid_a_known_ban():
 
 def test_closure_stops_service_between_start_and_end():
     end = "2022-09-05T12:00:00+03:00"
-    policy = {"shut": {"type": "closure", "start": START, "end": end, "checkpoint": "gate", "source": "test"}}
+    policy = {
+        "shut": {
+            "type": "closure",
+            "start": START,
+            "end": end,
+            "checkpoint": "gate",
+            "source": "test",
+        }
+    }
     trace, result = trace_of(two_borders(policy))
     gate = trace[(trace.checkpoint == "gate") & (trace.outcome == "entries")]
     # services started before the closure may finish: allow 3 hours of tail, far above 4+2 min means
@@ -95,14 +117,25 @@ def test_closure_stops_service_between_start_and_end():
 
 
 def test_access_restriction_stops_the_selected_class_only():
-    policy = {"stop": {"type": "access_restriction", "start": START, "where": {"checkpoints": ["gate"]},
-                       "selector": {"modes": ["car"], "without": ["visa"]}, "source": "test"}}
-    trace, result = trace_of(two_borders(policy))
+    policy = {
+        "stop": {
+            "type": "access_restriction",
+            "start": START,
+            "where": {"checkpoints": ["gate"]},
+            "selector": {"modes": ["car"], "without": ["visa"]},
+            "source": "test",
+        }
+    }
+    trace, _ = trace_of(two_borders(policy))
     stopped = trace[trace.outcome.isin(["turned_back", "diverted"]) & (trace.checkpoint == "gate")]
     assert len(stopped) > 50
     assert stopped.minute.min() >= START_MIN
     # parties holding the attribute pass: entries at the gate continue after the start
-    after = trace[(trace.checkpoint == "gate") & (trace.outcome == "entries") & (trace.minute > START_MIN + 60)]
+    after = trace[
+        (trace.checkpoint == "gate")
+        & (trace.outcome == "entries")
+        & (trace.minute > START_MIN + 60)
+    ]
     assert len(after) > 50
     # with everyone holding the attribute, nobody is stopped
     everyone = deep_merge(two_borders(policy), {"attributes": {"visa": {"share": 1.0}}})
@@ -111,8 +144,17 @@ def test_access_restriction_stops_the_selected_class_only():
 
 
 def test_exit_screening_turns_back_holders_after_start_and_slows_checks():
-    policy = {"screen": {"type": "exit_screening", "start": START, "where": {"checkpoints": ["gate"]},
-                         "attribute": "man", "turn_back_share": 0.5, "extra_minutes": 3.0, "source": "test"}}
+    policy = {
+        "screen": {
+            "type": "exit_screening",
+            "start": START,
+            "where": {"checkpoints": ["gate"]},
+            "attribute": "man",
+            "turn_back_share": 0.5,
+            "extra_minutes": 3.0,
+            "source": "test",
+        }
+    }
     trace, result = trace_of(two_borders(policy))
     turned = trace[trace.outcome == "turned_back"]
     assert len(turned) > 50
@@ -121,15 +163,28 @@ def test_exit_screening_turns_back_holders_after_start_and_slows_checks():
     trace_none, _ = trace_of(nobody)
     assert not (trace_none.outcome == "turned_back").any()
     waits = result.stage_stats
-    base = flowsim.run(build(two_borders()), replications=1, seed=5, workers=1, progress=False).stage_stats
+    base = flowsim.run(
+        build(two_borders()), replications=1, seed=5, workers=1, progress=False
+    ).stage_stats
     gate_exit = (waits.checkpoint == "gate") & (waits.stage == "exit")
-    assert (waits[gate_exit].wait_minutes_served.sum() / waits[gate_exit].served.sum()
-            > base[gate_exit].wait_minutes_served.sum() / base[gate_exit].served.sum())
+    assert (
+        waits[gate_exit].wait_minutes_served.sum() / waits[gate_exit].served.sum()
+        > base[gate_exit].wait_minutes_served.sum() / base[gate_exit].served.sum()
+    )
 
 
 def test_capacity_change_acts_from_its_start_and_not_before():
-    policy = {"more": {"type": "capacity_change", "start": START, "checkpoint": "gate", "mode": "car",
-                       "stages": ["exit"], "lanes": 1, "source": "test"}}
+    policy = {
+        "more": {
+            "type": "capacity_change",
+            "start": START,
+            "checkpoint": "gate",
+            "mode": "car",
+            "stages": ["exit"],
+            "lanes": 1,
+            "source": "test",
+        }
+    }
     data = two_borders(policy)
     with_policy = flowsim.run(build(data), replications=2, seed=5, workers=1, progress=False)
     without = flowsim.run(build(two_borders()), replications=2, seed=5, workers=1, progress=False)
@@ -148,19 +203,31 @@ def test_capacity_change_acts_from_its_start_and_not_before():
     [
         {"type": "entry_ban", "where": {"countries": ["Testland"]}, "attribute": "visa"},
         {"type": "closure", "checkpoint": "gate"},
-        {"type": "exit_screening", "where": {"checkpoints": ["gate"]}, "attribute": "man", "turn_back_share": 0.3,
-         "extra_minutes": 2.0, "deterrence": 0.5},
-        {"type": "access_restriction", "where": {"checkpoints": ["gate"]}, "selector": {"without": ["visa"]}},
+        {
+            "type": "exit_screening",
+            "where": {"checkpoints": ["gate"]},
+            "attribute": "man",
+            "turn_back_share": 0.3,
+            "extra_minutes": 2.0,
+            "deterrence": 0.5,
+        },
+        {
+            "type": "access_restriction",
+            "where": {"checkpoints": ["gate"]},
+            "selector": {"without": ["visa"]},
+        },
     ],
     ids=lambda p: p["type"],
 )
 def test_common_random_numbers_leave_days_before_a_policy_identical(policy):
     spec = {"p": {**policy, "start": START, "source": "test"}}
     informed = {"informed_share": 0.6, "divert_share": 0.5}
-    with_policy = flowsim.run(build(two_borders(spec, **informed)), replications=2, seed=9, workers=1,
-                              progress=False).by_replication
-    without = flowsim.run(build(two_borders(**informed)), replications=2, seed=9, workers=1,
-                          progress=False).by_replication
+    with_policy = flowsim.run(
+        build(two_borders(spec, **informed)), replications=2, seed=9, workers=1, progress=False
+    ).by_replication
+    without = flowsim.run(
+        build(two_borders(**informed)), replications=2, seed=9, workers=1, progress=False
+    ).by_replication
     before = pd.Timestamp(START).date()
     a = with_policy[with_policy.date < before].reset_index(drop=True)
     b = without[without.date < before].reset_index(drop=True)
@@ -171,8 +238,18 @@ def test_common_random_numbers_leave_days_before_a_policy_identical(policy):
 
 
 def test_same_seed_same_results_and_independent_of_workers():
-    data = two_borders({"ban": {"type": "entry_ban", "start": START, "where": {"countries": ["Testland"]},
-                                "attribute": "visa", "source": "test"}}, informed_share=0.5)
+    data = two_borders(
+        {
+            "ban": {
+                "type": "entry_ban",
+                "start": START,
+                "where": {"countries": ["Testland"]},
+                "attribute": "visa",
+                "source": "test",
+            }
+        },
+        informed_share=0.5,
+    )
     scenario = build(data)
     one = flowsim.run(scenario, replications=3, seed=2, workers=1, progress=False)
     two = flowsim.run(scenario, replications=3, seed=2, workers=2, progress=False)

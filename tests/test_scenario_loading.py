@@ -236,7 +236,9 @@ def test_extends_chain_and_sibling_folder(tmp_path: Path) -> None:
 def test_extends_with_absolute_path_is_refused(tmp_path: Path) -> None:
     """A scenario must mean the same on every machine: its parent is found relative to it."""
     child = _write(tmp_path / "child.yaml", {"extends": str(SMALL), "name": "absolute"})
-    with pytest.raises(ScenarioError, match="is absolute; give the path relative to this file's folder"):
+    with pytest.raises(
+        ScenarioError, match="is absolute; give the path relative to this file's folder"
+    ):
         load_scenario(child)
 
 
@@ -478,6 +480,7 @@ def test_cli_schema_prints_the_schema(capsys: pytest.CaptureFixture[str], tmp_pa
 
 def test_json_schema_is_valid_and_accepts_resolved_scenarios() -> None:
     import jsonschema
+
     schema = json_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
@@ -492,6 +495,7 @@ def test_json_schema_is_valid_and_accepts_resolved_scenarios() -> None:
 
 def test_json_schema_accepts_the_historical_file_as_written() -> None:
     import jsonschema
+
     validator = jsonschema.Draft202012Validator(json_schema())
     raw = yaml.load(HISTORICAL.read_text(encoding="utf-8"), Loader=_Loader)
     errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(raw)]

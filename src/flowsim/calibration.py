@@ -8,8 +8,9 @@ Nelder–Mead in the unit cube of the parameter bounds (derivative-free, toleran
 small jumps a discrete-event model makes; each evaluation's replications run in
 parallel). The model's own variance of each figure (log scale) is estimated once, by a
 pilot run at the starting point with more replications (``pilot.json``), and held fixed,
-so that the objective does not jump with a two-replication variance estimate. Every evaluation is appended to ``evaluations.jsonl``: a rerun with the same
-``--out`` replays them from the log and continues where it stopped.
+so that the objective does not jump with a two-replication variance estimate. Every
+evaluation is appended to ``evaluations.jsonl``: a rerun with the same ``--out`` replays
+them from the log and continues where it stopped.
 
 Identifiability: around the optimum, each parameter's loss profile (others fixed) is
 fitted with a parabola; its curvature gives an approximate standard error and 95%
@@ -63,19 +64,26 @@ class FreeParameter:
         return (value - self.lower) / (self.upper - self.lower)
 
 
-def free_parameters(scenario: Scenario, names: Sequence[str] | None, file: str) -> list[FreeParameter]:
+def free_parameters(
+    scenario: Scenario, names: Sequence[str] | None, file: str
+) -> list[FreeParameter]:
     """The parameters to tune: those named, else those marked ``calibrate: true``."""
     chosen = list(names) if names else [n for n, p in scenario.parameters.items() if p.calibrate]
     if not chosen:
-        raise RunError("no parameters to calibrate: mark some `calibrate: true` or pass --params", file=file)
+        raise RunError(
+            "no parameters to calibrate: mark some `calibrate: true` or pass --params", file=file
+        )
     out = []
     for name in chosen:
         spec = scenario.parameters.get(name)
         if spec is None:
             raise RunError(f"unknown parameter {name!r}", file=file, field_path="--params")
         if spec.lower is None or spec.upper is None or spec.lower == spec.upper:
-            raise RunError(f"parameter {name!r} needs distinct lower and upper bounds to be calibrated",
-                           file=file, field_path=f"parameters.{name}")
+            raise RunError(
+                f"parameter {name!r} needs distinct lower and upper bounds to be calibrated",
+                file=file,
+                field_path=f"parameters.{name}",
+            )
         out.append(FreeParameter(name, spec.lower, spec.upper, spec.value, spec.source))
     return out
 
@@ -112,7 +120,9 @@ class EvaluationLog:
         """Record an evaluation (flushed to disk at once)."""
         self.records[self._key(record["unit"])] = record
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        cut_short = self.path.exists() and self.path.stat().st_size > 0 and not self._ends_with_newline()
+        cut_short = (
+            self.path.exists() and self.path.stat().st_size > 0 and not self._ends_with_newline()
+        )
         with self.path.open("a", encoding="utf-8") as handle:
             # After a kill mid-line, start afresh rather than glue this record to the fragment.
             handle.write(("\n" if cut_short else "") + json.dumps(record) + "\n")
@@ -139,7 +149,11 @@ class Objective:
 
     def overrides(self, unit: Sequence[float]) -> dict:
         """The ``parameters.<name>.value`` overrides of a point of the unit cube."""
-        return {"parameters": {p.name: {"value": p.value(u)} for p, u in zip(self.params, unit, strict=True)}}
+        return {
+            "parameters": {
+                p.name: {"value": p.value(u)} for p, u in zip(self.params, unit, strict=True)
+            }
+        }
 
     def scenario_at(self, unit: Sequence[float]) -> Scenario:
         """The scenario with the parameters set to a point of the unit cube."""
@@ -156,8 +170,11 @@ class Objective:
             return cached["loss"]
         scenario = self.scenario_at(unit)
         outputs = map_replications(
-            simulate, [(scenario, self.seed, r) for r in range(self.replications)],
-            self.workers, self.executor, progress=False,
+            simulate,
+            [(scenario, self.seed, r) for r in range(self.replications)],
+            self.workers,
+            self.executor,
+            progress=False,
         )
         sims = simulated_from_outputs(scenario, outputs, self.observations)
         loss = -sum(
@@ -165,18 +182,22 @@ class Objective:
             for obs in self.observations
             if obs.id in sims
         )
-        self.log.add({
-            "unit": unit,
-            "values": {p.name: p.value(u) for p, u in zip(self.params, unit, strict=True)},
-            "loss": loss,
-            "simulated": {k: [float(x) for x in v] for k, v in sims.items()},
-        })
+        self.log.add(
+            {
+                "unit": unit,
+                "values": {p.name: p.value(u) for p, u in zip(self.params, unit, strict=True)},
+                "loss": loss,
+                "simulated": {k: [float(x) for x in v] for k, v in sims.items()},
+            }
+        )
         if self.on_evaluation:
             self.on_evaluation()
         return loss
 
 
-def pilot_variances(objective: Objective, start: Sequence[float], replications: int, path: Path) -> dict[str, float]:
+def pilot_variances(
+    objective: Objective, start: Sequence[float], replications: int, path: Path
+) -> dict[str, float]:
     """Log-variance of every simulated figure at `start`, from `replications` replications.
 
     Kept in `path` so that a resumed calibration uses the same values.
@@ -187,12 +208,18 @@ def pilot_variances(objective: Objective, start: Sequence[float], replications: 
         return json.loads(path.read_text(encoding="utf-8"))["log_variance"]
     scenario = objective.scenario_at(start)
     outputs = map_replications(
-        simulate, [(scenario, objective.seed, r) for r in range(replications)],
-        objective.workers, objective.executor, progress=False, label="pilot",
+        simulate,
+        [(scenario, objective.seed, r) for r in range(replications)],
+        objective.workers,
+        objective.executor,
+        progress=False,
+        label="pilot",
     )
     sims = simulated_from_outputs(scenario, outputs, objective.observations)
     variances = {k: log_variance(v) for k, v in sims.items()}
-    atomic_write_text(path, json.dumps({"replications": replications, "log_variance": variances}, indent=1))
+    atomic_write_text(
+        path, json.dumps({"replications": replications, "log_variance": variances}, indent=1)
+    )
     return variances
 
 
@@ -222,7 +249,9 @@ def horizon_cut(scenario: Scenario, observations: list[Observation]) -> dict:
     return {"horizon": {"end": cut.isoformat()}, "policies": policies}
 
 
-def simulated_from_outputs(scenario: Scenario, outputs, observations: list[Observation]) -> dict[str, np.ndarray]:
+def simulated_from_outputs(
+    scenario: Scenario, outputs, observations: list[Observation]
+) -> dict[str, np.ndarray]:
     """Simulated figures per observation from raw replication outputs."""
     from flowsim.results import HourlyArrays
 
@@ -239,7 +268,9 @@ def simulated_from_outputs(scenario: Scenario, outputs, observations: list[Obser
 class CalibrationResult:
     """The fitted parameters, their uncertainty, and the evaluations it took."""
 
-    params: pd.DataFrame  #: name, start, fitted, lower, upper, se, ci_low, ci_high, identified, source
+    params: (
+        pd.DataFrame
+    )  #: name, start, fitted, lower, upper, se, ci_low, ci_high, identified, source
     best_unit: list[float]
     best_loss: float
     evaluations: int
@@ -267,12 +298,24 @@ def _profile(objective: Objective, best: np.ndarray, best_loss: float) -> list[d
         low, high = max(p.lower, fitted - 1.96 * se), min(p.upper, fitted + 1.96 * se)
         at_bound = bool(best[i] <= AT_BOUND or best[i] >= 1 - AT_BOUND)
         # At a bound, the bound decides the value, not the data.
-        identified = bool(np.isfinite(se) and (high - low) < IDENTIFIED_WIDTH * span and not at_bound)
-        rows.append({
-            "name": p.name, "start": p.start, "fitted": fitted, "lower": p.lower, "upper": p.upper,
-            "se": se, "ci_low": low, "ci_high": high, "identified": identified,
-            "at_bound": at_bound, "source": p.source,
-        })
+        identified = bool(
+            np.isfinite(se) and (high - low) < IDENTIFIED_WIDTH * span and not at_bound
+        )
+        rows.append(
+            {
+                "name": p.name,
+                "start": p.start,
+                "fitted": fitted,
+                "lower": p.lower,
+                "upper": p.upper,
+                "se": se,
+                "ci_low": low,
+                "ci_high": high,
+                "identified": identified,
+                "at_bound": at_bound,
+                "source": p.source,
+            }
+        )
     return rows
 
 
@@ -304,21 +347,40 @@ def calibrate(
     log = EvaluationLog(out / "evaluations.jsonl")
     with open_executor(workers, scheduler, executor=executor) as pool:
         objective = Objective(
-            scenario_path, list(overrides), free, observations, replications,
-            base.seed if seed is None else seed, workers, pool, log, reporting_error, progress,
+            scenario_path,
+            list(overrides),
+            free,
+            observations,
+            replications,
+            base.seed if seed is None else seed,
+            workers,
+            pool,
+            log,
+            reporting_error,
+            progress,
             horizon_cut(base, observations),
         )
         start = np.array([p.unit(p.start) for p in free])
         if pilot_replications > 1:
-            objective.model_var = pilot_variances(objective, start, pilot_replications, out / "pilot.json")
+            objective.model_var = pilot_variances(
+                objective, start, pilot_replications, out / "pilot.json"
+            )
         simplex = [start]
         for i in range(len(free)):
             vertex = start.copy()
             vertex[i] = vertex[i] + 0.15 if vertex[i] <= 0.5 else vertex[i] - 0.15
             simplex.append(vertex)
         result = minimize(
-            objective, start, method="Nelder-Mead", bounds=[(0.0, 1.0)] * len(free),
-            options={"maxfev": budget, "initial_simplex": np.array(simplex), "xatol": 0.01, "fatol": 0.05},
+            objective,
+            start,
+            method="Nelder-Mead",
+            bounds=[(0.0, 1.0)] * len(free),
+            options={
+                "maxfev": budget,
+                "initial_simplex": np.array(simplex),
+                "xatol": 0.01,
+                "fatol": 0.05,
+            },
         )
         best = np.clip(result.x, 0.0, 1.0)
         best_loss = objective(best)
@@ -332,15 +394,18 @@ def calibrate(
     )
 
 
-def fitted_yaml(scenario_path: Path, out_file: Path, result: CalibrationResult, command: Sequence[str]) -> str:
-    """A scenario that extends the input and sets the fitted values (runnable with `flowsim run`)."""
+def fitted_yaml(
+    scenario_path: Path, out_file: Path, result: CalibrationResult, command: Sequence[str]
+) -> str:
+    """A scenario extending the input that sets the fitted values (runnable with `flowsim run`)."""
     import os
 
     relative = os.path.relpath(scenario_path.resolve(), out_file.resolve().parent)
     lines = [
         "# Produced by flowsim calibrate; do not edit by hand, rerun instead:",
         f"#   {shlex.join(command)}",
-        f"# Negative log-likelihood at the optimum: {result.best_loss:.3f} ({result.evaluations} evaluations).",
+        f"# Negative log-likelihood at the optimum: {result.best_loss:.3f} "
+        f"({result.evaluations} evaluations).",
         "# Parameters marked 'not identified' are not pinned down by the observations.",
         f"extends: {relative}",
         "parameters:",
@@ -351,6 +416,13 @@ def fitted_yaml(scenario_path: Path, out_file: Path, result: CalibrationResult, 
             verdict += " (at its bound)"
         elif row.ci_low <= row.lower or row.ci_high >= row.upper:
             verdict += " (interval cut by a bound)"
-        interval = f"95% ~ [{row.ci_low:.4g}, {row.ci_high:.4g}]" if math.isfinite(row.se) else "flat profile"
-        lines.append(f"  {row.name}: {{value: {row.fitted:.6g}}}  # {verdict}; {interval}; started at {row.start:.4g}")
+        interval = (
+            f"95% ~ [{row.ci_low:.4g}, {row.ci_high:.4g}]"
+            if math.isfinite(row.se)
+            else "flat profile"
+        )
+        lines.append(
+            f"  {row.name}: {{value: {row.fitted:.6g}}}  # {verdict}; {interval}; "
+            f"started at {row.start:.4g}"
+        )
     return "\n".join(lines) + "\n"

@@ -48,7 +48,9 @@ def scenario_warnings(
     out = []
     for field_path, problem in found:
         where, line = locate(field_path) if locate else (str(file), None)
-        out.append(one_line(f"{where}{'' if line is None else f':{line}'}: {field_path}: {problem}"))
+        out.append(
+            one_line(f"{where}{'' if line is None else f':{line}'}: {field_path}: {problem}")
+        )
     return out
 
 
@@ -56,9 +58,19 @@ def _parameter_warnings(scenario: Scenario) -> list[tuple[str, str]]:
     out = []
     for name, p in scenario.parameters.items():
         if p.lower is not None and p.value < p.lower:
-            out.append((f"parameters.{name}.value", f"{p.value:g} is below its plausible lower bound {p.lower:g}"))
+            out.append(
+                (
+                    f"parameters.{name}.value",
+                    f"{p.value:g} is below its plausible lower bound {p.lower:g}",
+                )
+            )
         if p.upper is not None and p.value > p.upper:
-            out.append((f"parameters.{name}.value", f"{p.value:g} is above its plausible upper bound {p.upper:g}"))
+            out.append(
+                (
+                    f"parameters.{name}.value",
+                    f"{p.value:g} is above its plausible upper bound {p.upper:g}",
+                )
+            )
     return out
 
 
@@ -70,25 +82,47 @@ def _policy_warnings(scenario: Scenario) -> list[tuple[str, str]]:
     for pid, policy in scenario.policies.items():
         base = f"policies.{pid}"
         if policy.start >= end:
-            out.append((f"{base}.start", f"{policy.start.isoformat()} is at or after the end of the horizon "
-                                         f"({end.isoformat()}), so the policy never takes effect"))
+            out.append(
+                (
+                    f"{base}.start",
+                    f"{policy.start.isoformat()} is at or after the end of the horizon "
+                    f"({end.isoformat()}), so the policy never takes effect",
+                )
+            )
             continue
         if isinstance(policy, EntryBan | ExitScreening):
             attr = scenario.attributes[policy.attribute]
-            if attr.share == 0 and not attr.surge_share and not _overridden(scenario, policy.attribute):
-                out.append((f"attributes.{policy.attribute}.share",
-                            f"nobody holds {policy.attribute!r} (share 0), so policy {pid!r} never acts"))
+            if (
+                attr.share == 0
+                and not attr.surge_share
+                and not _overridden(scenario, policy.attribute)
+            ):
+                out.append(
+                    (
+                        f"attributes.{policy.attribute}.share",
+                        f"nobody holds {policy.attribute!r} (share 0), "
+                        f"so policy {pid!r} never acts",
+                    )
+                )
         if isinstance(policy, AccessRestriction) and policy.selector.modes:
             unused = [m for m in policy.selector.modes if m not in classes_modes]
             if len(unused) == len(policy.selector.modes):
-                out.append((f"{base}.selector.modes",
-                            f"no party class travels by {', '.join(unused)}, so it never acts"))
+                out.append(
+                    (
+                        f"{base}.selector.modes",
+                        f"no party class travels by {', '.join(unused)}, so it never acts",
+                    )
+                )
         where = getattr(policy, "where", None)
         if where is not None and not where.checkpoints:
             empty = [c for c in where.countries if c not in countries_with_checkpoints]
             if len(empty) == len(where.countries):
-                out.append((f"{base}.where.countries",
-                            f"no checkpoint is in {', '.join(empty)}, so it never acts"))
+                out.append(
+                    (
+                        f"{base}.where.countries",
+                        f"no checkpoint is in {', '.join(empty)}, so it never acts",
+                    )
+                )
     return out
 
 
@@ -96,12 +130,17 @@ def _overridden(scenario: Scenario, attribute: str) -> bool:
     return any(o.attribute_shares.get(attribute) for o in scenario.demand.origins.values())
 
 
-def observation_warnings(observations: list[Observation], scenario: Scenario, file: str | Path) -> list[str]:
+def observation_warnings(
+    observations: list[Observation], scenario: Scenario, file: str | Path
+) -> list[str]:
     """Reported figures the scenario's horizon does not cover."""
     clock = Clock(scenario.horizon.start, scenario.horizon.end)
     return [
-        one_line(f"{file}:{obs.line}: {obs.id}: window {obs.start.isoformat()} to {obs.end.isoformat()} is not inside "
-        f"the horizon of {scenario.name}; it is reported as outside_horizon and not fitted")
+        one_line(
+            f"{file}:{obs.line}: {obs.id}: window {obs.start.isoformat()} to {obs.end.isoformat()} "
+            f"is not inside the horizon of {scenario.name}; "
+            "it is reported as outside_horizon and not fitted"
+        )
         for obs in observations
         if status(obs, clock) == "outside_horizon"
     ]

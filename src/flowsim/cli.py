@@ -46,7 +46,9 @@ _ADDRESS = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:\[[0-9a-fA-F:.]+\]|[^\s/:\[
 
 def _scheduler_address(text: str) -> str:
     if not _ADDRESS.match(text):
-        raise argparse.ArgumentTypeError(f"expected an address such as tcp://10.0.0.5:8786, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected an address such as tcp://10.0.0.5:8786, got {text!r}"
+        )
     return text
 
 
@@ -61,7 +63,7 @@ def _seed(text: str) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line on stderr (and exit status 2), like every other error."""
+    """argparse, but a usage mistake is one line on stderr (exit status 2), like any other error."""
 
     def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix("flowsim").strip()
@@ -73,10 +75,18 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replications", "-n", type=_positive_int, help="default: the scenario's")
     p.add_argument("--seed", type=_seed, help="default: the scenario's")
     p.add_argument("--workers", "-j", type=_positive_int, help="processes (default: all cores)")
-    p.add_argument("--scheduler", metavar="ADDRESS", type=_scheduler_address,
-                   help="run replications on a Dask cluster, e.g. tcp://10.0.0.5:8786 (needs flowsim[dask])")
     p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+        "--scheduler",
+        metavar="ADDRESS",
+        type=_scheduler_address,
+        help="run replications on a Dask cluster, e.g. tcp://10.0.0.5:8786 (needs flowsim[dask])",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
         help="override a scenario field, e.g. demand.choice.hours_weight=0.2 (repeatable)",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -92,13 +102,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_writable(out)
     args.writes_to = (out, _stamp(out))
     result = run(
-        scenario, replications=args.replications, seed=args.seed, workers=args.workers,
-        trace=args.trace, progress=not args.quiet, scheduler=args.scheduler,
+        scenario,
+        replications=args.replications,
+        seed=args.seed,
+        workers=args.workers,
+        trace=args.trace,
+        progress=not args.quiet,
+        scheduler=args.scheduler,
     )
     figures = {}
     if not args.no_plot:
         fig = daily_metric_figure(result, "entries")
-        figures = {"daily_entries.png": figure_bytes(fig, "png"), "daily_entries.svg": figure_bytes(fig, "svg")}
+        figures = {
+            "daily_entries.png": figure_bytes(fig, "png"),
+            "daily_entries.svg": figure_bytes(fig, "svg"),
+        }
     result.write(out, figures)
     _print_summary(result, out)
     return 0
@@ -108,7 +126,9 @@ def _print_summary(result, out: Path) -> None:
     daily = result.daily
     totals = (
         daily[(daily["checkpoint"] == "all") & (daily["metric"] == "entries")]
-        .groupby("country")["mean"].sum().sort_values(ascending=False)
+        .groupby("country")["mean"]
+        .sum()
+        .sort_values(ascending=False)
     )
     meta = result.metadata
     print(
@@ -126,7 +146,10 @@ RESULT_MARKERS = ("metadata.json", "comparison.csv")
 
 
 def _check_writable(out: Path, folder: bool = True) -> None:
-    """Refuse before running what the final write would: a file in the way, a folder that is not ours."""
+    """Refuse before running what the final write would refuse.
+
+    That is, a file in the way, or a folder that is not ours.
+    """
     import os
 
     for above in out.parents:
@@ -134,10 +157,15 @@ def _check_writable(out: Path, folder: bool = True) -> None:
             raise RunError(f"{above} is a file, not a folder", file=str(out))
     if folder and out.exists():
         if not out.is_dir():
-            raise RunError("exists and is not a folder (results are written as a folder)", file=str(out))
+            raise RunError(
+                "exists and is not a folder (results are written as a folder)", file=str(out)
+            )
         if any(out.iterdir()) and not any((out / name).exists() for name in RESULT_MARKERS):
-            raise RunError("exists and is not a flowsim result folder, so it will not be replaced; "
-                           "choose another --out or delete it", file=str(out))
+            raise RunError(
+                "exists and is not a flowsim result folder, so it will not be replaced; "
+                "choose another --out or delete it",
+                file=str(out),
+            )
     if not folder and out.is_dir():
         raise RunError("is a folder; give a file name", file=str(out))
     parent = out.resolve().parent
@@ -206,14 +234,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results") / f"{scenario.name}_validation"
     _check_writable(out)
     args.writes_to = (out, _stamp(out))
-    result = run(scenario, replications=args.replications, seed=args.seed, workers=args.workers,
-                 progress=not args.quiet, scheduler=args.scheduler)
+    result = run(
+        scenario,
+        replications=args.replications,
+        seed=args.seed,
+        workers=args.workers,
+        progress=not args.quiet,
+        scheduler=args.scheduler,
+    )
     table = validate(result, observations, args.reporting_error)
     fit_plot, daily_plot = fit_figure(result, table), daily_metric_figure(result, "entries")
     result.write(
         out,
-        figures={"fit.png": figure_bytes(fit_plot), "fit.svg": figure_bytes(fit_plot, "svg"),
-                 "daily_entries.png": figure_bytes(daily_plot)},
+        figures={
+            "fit.png": figure_bytes(fit_plot),
+            "fit.svg": figure_bytes(fit_plot, "svg"),
+            "daily_entries.png": figure_bytes(daily_plot),
+        },
         tables={"fit.csv": table[FIT_COLUMNS + [c for c in table.columns if c not in FIT_COLUMNS]]},
     )
     for line in summarize_fit(table).lines():
@@ -247,20 +284,37 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     with open_executor(workers, args.scheduler) as executor:
         try:
             result = calibrate(
-                args.scenario, observations, params=params, replications=args.replications or 2,
-                seed=args.seed, workers=workers, budget=args.budget, out_dir=out, overrides=args.overrides,
-                reporting_error=args.reporting_error, progress=bar.update,
-                pilot_replications=args.pilot_replications, executor=executor,
+                args.scenario,
+                observations,
+                params=params,
+                replications=args.replications or 2,
+                seed=args.seed,
+                workers=workers,
+                budget=args.budget,
+                out_dir=out,
+                overrides=args.overrides,
+                reporting_error=args.reporting_error,
+                progress=bar.update,
+                pilot_replications=args.pilot_replications,
+                executor=executor,
             )
         finally:
             bar.close()
         fitted_path = Path(args.fitted) if args.fitted else out / "fitted.yaml"
         command = ["flowsim", *args.argv]
-        atomic_write_text(fitted_path, fitted_yaml(Path(args.scenario), fitted_path, result, command))
+        atomic_write_text(
+            fitted_path, fitted_yaml(Path(args.scenario), fitted_path, result, command)
+        )
         atomic_write_text(out / "parameters.csv", result.params.to_csv(index=False))
         fitted = load_scenario(fitted_path)
-        check = run(fitted, replications=args.validation_replications, seed=args.seed, workers=workers,
-                    progress=not args.quiet, executor=executor)
+        check = run(
+            fitted,
+            replications=args.validation_replications,
+            seed=args.seed,
+            workers=workers,
+            progress=not args.quiet,
+            executor=executor,
+        )
     table = validate(check, observations, args.reporting_error)
     fit_plot = fit_figure(check, table)
     check.write(
@@ -270,7 +324,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     )
     atomic_write_text(out / "fit.csv", table[FIT_COLUMNS].to_csv(index=False))
     atomic_write_bytes(out / "fit.png", figure_bytes(fit_plot))
-    print(result.params[["name", "start", "fitted", "ci_low", "ci_high", "identified", "at_bound"]].to_string(index=False))
+    print(
+        result.params[
+            ["name", "start", "fitted", "ci_low", "ci_high", "identified", "at_bound"]
+        ].to_string(index=False)
+    )
     for line in summarize_fit(table).lines():
         print(line)
     print(f"{result.evaluations} evaluations; fitted scenario written to {fitted_path}")
@@ -291,7 +349,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     scenarios = [_load(path, args.overrides) for path in [args.baseline, *args.others]]
     names = [s.name for s in scenarios]
     if len(set(names)) != len(names):
-        raise RunError(f"scenario names must differ, got {', '.join(names)}", field_path="SCENARIOS")
+        raise RunError(
+            f"scenario names must differ, got {', '.join(names)}", field_path="SCENARIOS"
+        )
     fit = None
     if args.observations:
         from flowsim.fit import validate
@@ -301,8 +361,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     _check_writable(out)
     # Each finished scenario is kept here, so that rerunning the same command resumes.
     checkpoints = out.parent / f".{out.name}.partial"
-    comparison = compare(scenarios, replications=args.replications, seed=args.seed, workers=args.workers,
-                         progress=not args.quiet, scheduler=args.scheduler, checkpoints=checkpoints)
+    comparison = compare(
+        scenarios,
+        replications=args.replications,
+        seed=args.seed,
+        workers=args.workers,
+        progress=not args.quiet,
+        scheduler=args.scheduler,
+        checkpoints=checkpoints,
+    )
     base = comparison.baseline
     if args.observations:
         fit = validate(base, observations)
@@ -339,7 +406,11 @@ def busiest_checkpoints(result) -> list[str]:
     daily = result.daily
     entries = daily[(daily["metric"] == "entries") & (daily["checkpoint"] != "all")]
     totals = entries.groupby(["country", "checkpoint"])["mean"].sum()
-    road = {cid for cid, cp in result.scenario.checkpoints.items() if any(m in cp.modes for m in ("car", "bus"))}
+    road = {
+        cid
+        for cid, cp in result.scenario.checkpoints.items()
+        if any(m in cp.modes for m in ("car", "bus"))
+    }
     picks = ["upper_lars"] if "upper_lars" in result.scenario.checkpoints else []
     for country in ("Finland", "Kazakhstan"):
         if country in totals.index.get_level_values(0):
@@ -371,7 +442,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """``flowsim check``: validate scenario files without running them."""
-
     for path in args.scenarios:
         scenario = _load(path, args.overrides)
         print(
@@ -420,27 +490,51 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="hold reported figures against a run of the scenario")
     p.add_argument("scenario")
-    p.add_argument("--observations", required=True, help="observations CSV (see docs/observations.md)")
+    p.add_argument(
+        "--observations", required=True, help="observations CSV (see docs/observations.md)"
+    )
     _add_run_options(p)
-    p.add_argument("--out", "-o", help="result folder (default: results/<scenario name>_validation)")
-    p.add_argument("--reporting-error", type=_positive_float, default=0.1, help="log-scale sd of reporting error")
+    p.add_argument(
+        "--out", "-o", help="result folder (default: results/<scenario name>_validation)"
+    )
+    p.add_argument(
+        "--reporting-error",
+        type=_positive_float,
+        default=0.1,
+        help="log-scale sd of reporting error",
+    )
     p.set_defaults(handler=cmd_validate)
 
     p = sub.add_parser("calibrate", help="tune the scenario's parameters to reported figures")
     p.add_argument("scenario")
     p.add_argument("--observations", required=True)
     _add_run_options(p)
-    p.add_argument("--out", "-o", required=True, help="folder for the evaluation log and the fitted scenario")
-    p.add_argument("--params", help="comma-separated parameters to tune (default: those with calibrate: true)")
+    p.add_argument(
+        "--out", "-o", required=True, help="folder for the evaluation log and the fitted scenario"
+    )
+    p.add_argument(
+        "--params", help="comma-separated parameters to tune (default: those with calibrate: true)"
+    )
     p.add_argument("--budget", type=_positive_int, default=80, help="maximum optimizer evaluations")
-    p.add_argument("--pilot-replications", type=_positive_int, default=8,
-                   help="replications of the pilot run that estimates the model's variance (1: none)")
+    p.add_argument(
+        "--pilot-replications",
+        type=_positive_int,
+        default=8,
+        help="replications of the pilot run that estimates the model's variance (1: none)",
+    )
     p.add_argument("--validation-replications", type=_positive_int, default=10)
     p.add_argument("--fitted", help="where to write the fitted scenario (default: OUT/fitted.yaml)")
-    p.add_argument("--reporting-error", type=_positive_float, default=0.1, help="log-scale sd of reporting error")
+    p.add_argument(
+        "--reporting-error",
+        type=_positive_float,
+        default=0.1,
+        help="log-scale sd of reporting error",
+    )
     p.set_defaults(handler=cmd_calibrate)
 
-    p = sub.add_parser("compare", help="run counterfactual scenarios against a baseline on the same seeds")
+    p = sub.add_parser(
+        "compare", help="run counterfactual scenarios against a baseline on the same seeds"
+    )
     p.add_argument("baseline", help="the baseline scenario")
     p.add_argument("others", nargs="+", metavar="OTHER", help="scenarios to compare with it")
     _add_run_options(p)
@@ -450,7 +544,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="one self-contained HTML page from result folders")
     p.add_argument("folders", nargs="+", metavar="RESULT_DIR")
-    p.add_argument("--out", "-o", default="report.html", help="the HTML file (default: report.html)")
+    p.add_argument(
+        "--out", "-o", default="report.html", help="the HTML file (default: report.html)"
+    )
     p.add_argument("--title", default="flowsim report")
     p.set_defaults(handler=cmd_report)
 

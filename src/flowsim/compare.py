@@ -59,7 +59,10 @@ def _periods(result: RunResult) -> list[tuple[str, int, int]]:
 def _groups(result: RunResult) -> list[tuple[str, str, list[int]]]:
     """(country, checkpoint, checkpoint indices): each checkpoint, each country, all."""
     hourly = result.hourly
-    out = [(country, cid, [i]) for i, (cid, country) in enumerate(zip(hourly.checkpoints, hourly.countries, strict=True))]
+    out = [
+        (country, cid, [i])
+        for i, (cid, country) in enumerate(zip(hourly.checkpoints, hourly.countries, strict=True))
+    ]
     for country in dict.fromkeys(hourly.countries):
         out.append((country, ALL, [i for i, c in enumerate(hourly.countries) if c == country]))
     out.append((ALL_COUNTRIES, ALL, list(range(len(hourly.checkpoints)))))
@@ -100,12 +103,18 @@ def replication_metrics(result: RunResult) -> pd.DataFrame:
                 values[f"peak_{m}"] = stocks[:, STOCK_METRICS.index(m), first : end + 1].max(axis=1)
             entered = values["entries"]
             with np.errstate(invalid="ignore", divide="ignore"):
-                values["wait_hours_mean"] = np.where(entered > 0, waits[:, first:end].sum(axis=1) / entered, np.nan)
-            values["wait_hours_p95"] = _quantile_from_histogram(histogram[:, first // 24 : (end + 23) // 24].sum(axis=1), 0.95)
+                values["wait_hours_mean"] = np.where(
+                    entered > 0, waits[:, first:end].sum(axis=1) / entered, np.nan
+                )
+            values["wait_hours_p95"] = _quantile_from_histogram(
+                histogram[:, first // 24 : (end + 23) // 24].sum(axis=1), 0.95
+            )
             for metric, per_rep in values.items():
                 for r, v in enumerate(per_rep):
                     rows.append((country, checkpoint, label, metric, r, v))
-    return pd.DataFrame(rows, columns=["country", "checkpoint", "period", "metric", "replication", "value"])
+    return pd.DataFrame(
+        rows, columns=["country", "checkpoint", "period", "metric", "replication", "value"]
+    )
 
 
 def _intervals(diff: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, float]:
@@ -131,10 +140,18 @@ def comparison_table(results: list[RunResult]) -> pd.DataFrame:
     diff_ci_low, diff_ci_high, unpaired_ci_low, unpaired_ci_high, replications``.
     """
     keys = ["country", "checkpoint", "period", "metric"]
-    base = replication_metrics(results[0]).set_index([*keys, "replication"])["value"].unstack("replication")
+    base = (
+        replication_metrics(results[0])
+        .set_index([*keys, "replication"])["value"]
+        .unstack("replication")
+    )
     frames = []
     for result in results:
-        other = replication_metrics(result).set_index([*keys, "replication"])["value"].unstack("replication")
+        other = (
+            replication_metrics(result)
+            .set_index([*keys, "replication"])["value"]
+            .unstack("replication")
+        )
         other = other.reindex(base.index)
         a, b = other.to_numpy(float), base.to_numpy(float)
         diff = a - b
@@ -142,9 +159,31 @@ def comparison_table(results: list[RunResult]) -> pd.DataFrame:
         for i, key in enumerate(base.index):
             low, high, ulow, uhigh = _intervals(diff[i], a[i], b[i])
             with np.errstate(all="ignore"):
-                rows.append((*key, np.nanmean(a[i]), np.nanmean(b[i]), np.nanmean(diff[i]), low, high, ulow, uhigh))
-        frame = pd.DataFrame(rows, columns=[*keys, "mean", "baseline_mean", "diff_mean", "diff_ci_low",
-                                            "diff_ci_high", "unpaired_ci_low", "unpaired_ci_high"])
+                rows.append(
+                    (
+                        *key,
+                        np.nanmean(a[i]),
+                        np.nanmean(b[i]),
+                        np.nanmean(diff[i]),
+                        low,
+                        high,
+                        ulow,
+                        uhigh,
+                    )
+                )
+        frame = pd.DataFrame(
+            rows,
+            columns=[
+                *keys,
+                "mean",
+                "baseline_mean",
+                "diff_mean",
+                "diff_ci_low",
+                "diff_ci_high",
+                "unpaired_ci_low",
+                "unpaired_ci_high",
+            ],
+        )
         frame.insert(0, "scenario", result.scenario.name)
         frame["replications"] = a.shape[1]
         frames.append(frame)
@@ -181,10 +220,16 @@ def compare(
         for sc in loaded:
             folder = Path(checkpoints) / sc.name if checkpoints is not None else None
             key = _run_key(sc, n, s)
-            if folder is not None and (folder / "run.key").is_file() and (folder / "run.key").read_text() == key:
+            if (
+                folder is not None
+                and (folder / "run.key").is_file()
+                and (folder / "run.key").read_text() == key
+            ):
                 results.append(read_result(folder))
                 continue
-            result = run(sc, replications=n, seed=s, workers=workers, executor=pool, progress=progress)
+            result = run(
+                sc, replications=n, seed=s, workers=workers, executor=pool, progress=progress
+            )
             if folder is not None:
                 result.write(folder, figures={"run.key": key.encode()})
             results.append(result)
@@ -198,15 +243,24 @@ def _run_key(scenario: Scenario, replications: int, seed: int) -> str:
     from flowsim import __version__
     from flowsim.scenario import dump_resolved
 
-    text = f"{dump_resolved(scenario)}\nseed={seed}\nreplications={replications}\nversion={__version__}"
+    text = (
+        f"{dump_resolved(scenario)}\nseed={seed}\nreplications={replications}"
+        f"\nversion={__version__}"
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def headline(table: pd.DataFrame) -> pd.DataFrame:
     """Entries over the horizon per country: difference from the baseline with its interval."""
-    rows = table[(table["checkpoint"] == ALL) & (table["period"] == "horizon") & (table["metric"] == "entries")]
+    rows = table[
+        (table["checkpoint"] == ALL)
+        & (table["period"] == "horizon")
+        & (table["metric"] == "entries")
+    ]
     rows = rows[rows["scenario"] != table["scenario"].iloc[0]]
-    out = rows[["scenario", "country", "baseline_mean", "mean", "diff_mean", "diff_ci_low", "diff_ci_high"]].copy()
+    out = rows[
+        ["scenario", "country", "baseline_mean", "mean", "diff_mean", "diff_ci_low", "diff_ci_high"]
+    ].copy()
     # What common random numbers buy: the paired interval's width over the unpaired one's.
     out["paired_to_unpaired_width"] = (rows["diff_ci_high"] - rows["diff_ci_low"]) / (
         rows["unpaired_ci_high"] - rows["unpaired_ci_low"]

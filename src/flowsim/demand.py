@@ -40,7 +40,9 @@ def surge_per_day(scenario: Scenario, clock: Clock, minutes: np.ndarray) -> np.n
     return np.interp(minutes, xs, ys, left=0.0, right=0.0)
 
 
-def _local_factors(scenario: Scenario, clock: Clock, minutes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _local_factors(
+    scenario: Scenario, clock: Clock, minutes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Weekday and hour-of-day factors at each time, in the demand's time zone."""
     tz = zone(scenario.demand.timezone)
     start = clock.start.astimezone(dt.UTC)
@@ -76,7 +78,7 @@ def persons_per_step(scenario: Scenario, clock: Clock) -> np.ndarray:
 def expected_parties(scenario: Scenario, clock: Clock, block_minutes: float) -> np.ndarray:
     """Expected parties per decision block: array [baseline|surge, origin, class, block]."""
     per_step = persons_per_step(scenario, clock)
-    steps_per_block = int(round(block_minutes / STEP_MINUTES))
+    steps_per_block = round(block_minutes / STEP_MINUTES)
     n_steps = per_step.shape[-1]
     n_blocks = int(np.ceil(n_steps / steps_per_block))
     padded = np.zeros((*per_step.shape[:2], n_blocks * steps_per_block))
@@ -115,13 +117,23 @@ class PartySource:
         self._rng = {
             purpose: BlockStream(streams.generator(f"{prefix}/{purpose}"))
             for purpose in (
-                "count", "time", "surge", "size", "attributes", "informed", "choice", "balk", "patience"
+                "count",
+                "time",
+                "surge",
+                "size",
+                "attributes",
+                "informed",
+                "choice",
+                "balk",
+                "patience",
             )
         }
         self._size: Distribution = party_size(scenario.demand.classes[klass].party_size)
         choice = scenario.demand.choice
         self._balk = continuous(choice.balk_hours, scale=60.0) if choice.balk_hours else None
-        self._patience = continuous(choice.patience_hours, scale=60.0) if choice.patience_hours else None
+        self._patience = (
+            continuous(choice.patience_hours, scale=60.0) if choice.patience_hours else None
+        )
         self._informed_share = choice.informed_share
         overrides = scenario.demand.origins[origin].attribute_shares
         names = list(scenario.attributes)
@@ -139,9 +151,15 @@ class PartySource:
         empty, flags = np.empty(0), np.empty(0, dtype=bool)
         whole = np.empty(0, dtype=np.int64)
         return PartyBatch(
-            times=empty, sizes=whole, counts=np.empty((0, len(self._attributes)), dtype=np.int64),
-            profiles=whole, informed=flags, surge=flags, choice_u=empty,
-            balk_minutes=empty, patience_minutes=empty,
+            times=empty,
+            sizes=whole,
+            counts=np.empty((0, len(self._attributes)), dtype=np.int64),
+            profiles=whole,
+            informed=flags,
+            surge=flags,
+            choice_u=empty,
+            balk_minutes=empty,
+            patience_minutes=empty,
         )
 
     def draw(self, block: int, baseline: float, surge: float, t0: float, t1: float) -> PartyBatch:
@@ -154,7 +172,9 @@ class PartySource:
         n = int(self._rng["count"].at(block).poisson(expected)) if expected > 0 else 0
         if n == 0:  # a fifth of the blocks: skip positioning the other streams
             return self._no_parties()
-        rng = {purpose: stream.at(block) for purpose, stream in self._rng.items() if purpose != "count"}
+        rng = {
+            purpose: stream.at(block) for purpose, stream in self._rng.items() if purpose != "count"
+        }
         times = rng["time"].uniform(t0, t1, n)
         is_surge = rng["surge"].random(n) * expected < surge
         sizes = self._size.sample(rng["size"], n)
@@ -179,7 +199,9 @@ class PartySource:
             informed=(rng["informed"].random(n) < self._informed_share)[order],
             surge=is_surge[order],
             choice_u=rng["choice"].random(n)[order],
-            balk_minutes=(self._balk.sample(rng["balk"], n) if self._balk else np.full(n, np.inf))[order],
+            balk_minutes=(self._balk.sample(rng["balk"], n) if self._balk else np.full(n, np.inf))[
+                order
+            ],
             patience_minutes=(
                 self._patience.sample(rng["patience"], n) if self._patience else np.full(n, np.inf)
             )[order],

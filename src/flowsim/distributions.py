@@ -43,17 +43,13 @@ def continuous(spec: schema.ContinuousDist, scale: float = 1.0) -> Distribution:
         case schema.Gamma(mean=mean, cv=cv):
             m = mean * scale
             shape = 1.0 / (cv * cv)
-            return Distribution(
-                m, (cv * m) ** 2, lambda rng, n: rng.gamma(shape, m / shape, n)
-            )
+            return Distribution(m, (cv * m) ** 2, lambda rng, n: rng.gamma(shape, m / shape, n))
         case schema.Lognormal(mean=mean, cv=cv):
             m = mean * scale
             sigma2 = math.log1p(cv * cv)
             mu = math.log(m) - sigma2 / 2
             sigma = math.sqrt(sigma2)
-            return Distribution(
-                m, (cv * m) ** 2, lambda rng, n: rng.lognormal(mu, sigma, n)
-            )
+            return Distribution(m, (cv * m) ** 2, lambda rng, n: rng.lognormal(mu, sigma, n))
     raise TypeError(f"unknown distribution spec {spec!r}")
 
 

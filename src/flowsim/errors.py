@@ -14,7 +14,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def one_line(text: str) -> str:
-    """`text` with control characters (newlines, tabs, ...) escaped, so that it prints on one line."""
+    """`text` with control characters (newlines, tabs, ...) escaped, so it prints on one line."""
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 

@@ -41,7 +41,7 @@ def default_workers() -> int:
 
 
 def pool_size(workers: int | None, tasks: int) -> int:
-    """Processes worth starting for `tasks` tasks: `workers` (default: the cores), at most one per task."""
+    """Processes to start for `tasks` tasks: `workers` (default: the cores), but at most `tasks`."""
     return min(default_workers() if workers is None else workers, tasks)
 
 

@@ -13,7 +13,19 @@ from flowsim.observations import Observation, simulate_observation, status
 from flowsim.results import RunResult
 from flowsim.timebase import Clock
 
-FIT_COLUMNS = ["id", "metric", "value", "low", "high", "sim_p05", "sim_p50", "sim_p95", "log_error", "covered", "status"]
+FIT_COLUMNS = [
+    "id",
+    "metric",
+    "value",
+    "low",
+    "high",
+    "sim_p05",
+    "sim_p50",
+    "sim_p95",
+    "log_error",
+    "covered",
+    "status",
+]
 
 
 def simulated_values(result: RunResult, observations: list[Observation]) -> dict[str, np.ndarray]:
@@ -36,18 +48,32 @@ def fit_table(
     rows = []
     for obs in observations:
         row = {
-            "id": obs.id, "metric": obs.metric, "value": obs.value, "low": obs.low, "high": obs.high,
-            "sim_p05": np.nan, "sim_p50": np.nan, "sim_p95": np.nan, "log_error": np.nan,
-            "covered": np.nan, "status": status(obs, clock),
-            "country": "+".join(obs.countries), "checkpoint": "+".join(obs.checkpoints)
-            if len(obs.checkpoints) <= 3 else "", "start": obs.start.isoformat(), "end": obs.end.isoformat(),
-            "kind": obs.kind, "within_tolerance": np.nan, "log_likelihood": np.nan,
+            "id": obs.id,
+            "metric": obs.metric,
+            "value": obs.value,
+            "low": obs.low,
+            "high": obs.high,
+            "sim_p05": np.nan,
+            "sim_p50": np.nan,
+            "sim_p95": np.nan,
+            "log_error": np.nan,
+            "covered": np.nan,
+            "status": status(obs, clock),
+            "country": "+".join(obs.countries),
+            "checkpoint": "+".join(obs.checkpoints) if len(obs.checkpoints) <= 3 else "",
+            "start": obs.start.isoformat(),
+            "end": obs.end.isoformat(),
+            "kind": obs.kind,
+            "within_tolerance": np.nan,
+            "log_likelihood": np.nan,
         }
         sims = simulated.get(obs.id)
         if row["status"] == "ok" and sims is not None:
             p05, p50, p95 = (float(v) for v in np.nanquantile(sims, [0.05, 0.5, 0.95]))
             row.update(
-                sim_p05=p05, sim_p50=p50, sim_p95=p95,
+                sim_p05=p05,
+                sim_p50=p50,
+                sim_p95=p95,
                 log_error=math.log(max(p50, 1e-9) / obs.reported),
                 covered=covered(obs, p05, p95),
                 within_tolerance=within_tolerance(obs, p50),
@@ -87,12 +113,16 @@ def summarize_fit(table: pd.DataFrame) -> FitSummary:
         modelled=len(ok),
         median_abs_log_error=float(ok["log_error"].abs().median()) if len(ok) else math.nan,
         coverage=float(ok["covered"].astype(float).mean()) if len(ok) else math.nan,
-        within_tolerance=float(ok["within_tolerance"].astype(float).mean()) if len(ok) else math.nan,
+        within_tolerance=float(ok["within_tolerance"].astype(float).mean())
+        if len(ok)
+        else math.nan,
         log_likelihood=float(ok["log_likelihood"].sum()),
     )
 
 
-def validate(result: RunResult, observations: list[Observation], reporting_error: float = REPORTING_ERROR) -> pd.DataFrame:
+def validate(
+    result: RunResult, observations: list[Observation], reporting_error: float = REPORTING_ERROR
+) -> pd.DataFrame:
     """The fit table of a run against observations."""
     clock = Clock(result.scenario.horizon.start, result.scenario.horizon.end)
     return fit_table(observations, simulated_values(result, observations), clock, reporting_error)

@@ -83,7 +83,7 @@ def log_variance(simulated: np.ndarray) -> float:
 
 
 def covered(obs: Observation, p05: float, p95: float) -> bool:
-    """Does the reported value or interval overlap the simulated [p05, p95]?"""
+    """Whether the reported value or interval overlaps the simulated [p05, p95]."""
     if obs.kind == "exact":
         return p05 <= obs.value <= p95  # type: ignore[operator]
     low = obs.low if obs.low is not None else -math.inf

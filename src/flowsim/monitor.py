@@ -56,7 +56,9 @@ class SiteCounters:
     def record_wait(self, hour: int, persons: int, wait_hours: float) -> None:
         """Persons admitted after waiting `wait_hours` (counted in the simulated day of `hour`)."""
         self.wait_person_hours[hour] += persons * wait_hours
-        self.wait_histogram[hour // 24][bisect_right(WAIT_EDGES_HOURS_LIST, wait_hours) - 1] += persons
+        self.wait_histogram[hour // 24][bisect_right(WAIT_EDGES_HOURS_LIST, wait_hours) - 1] += (
+            persons
+        )
 
     def array(self) -> np.ndarray:
         """Flows as an array [metric, hour]."""

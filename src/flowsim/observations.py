@@ -23,8 +23,28 @@ from flowsim.scenario.schema import Scenario
 from flowsim.textfile import read_text
 from flowsim.timebase import Clock
 
-COLUMNS = ("id", "country", "checkpoint", "metric", "start", "end", "value", "low", "high", "source", "note")
-METRICS = ("entries", "refusals", "turned_back", "departures", "queue_vehicles", "queue_km", "wait_hours")
+COLUMNS = (
+    "id",
+    "country",
+    "checkpoint",
+    "metric",
+    "start",
+    "end",
+    "value",
+    "low",
+    "high",
+    "source",
+    "note",
+)
+METRICS = (
+    "entries",
+    "refusals",
+    "turned_back",
+    "departures",
+    "queue_vehicles",
+    "queue_km",
+    "wait_hours",
+)
 NOT_MODELLED = {"departures"}
 SNAPSHOT_METRICS = {"queue_vehicles", "queue_km"}
 
@@ -78,9 +98,16 @@ def _number(text: str, field: str, file: str, line: int) -> float | None:
     try:
         value = float(text.replace(",", "").replace("_", ""))
     except ValueError:
-        raise ObservationError(f"expected a number, got {text!r}", file=file, line=line, field_path=field) from None
+        raise ObservationError(
+            f"expected a number, got {text!r}", file=file, line=line, field_path=field
+        ) from None
     if not math.isfinite(value) or value < 0:
-        raise ObservationError(f"expected a finite non-negative number, got {text!r}", file=file, line=line, field_path=field)
+        raise ObservationError(
+            f"expected a finite non-negative number, got {text!r}",
+            file=file,
+            line=line,
+            field_path=field,
+        )
     return value
 
 
@@ -89,10 +116,15 @@ def _time(text: str, field: str, file: str, line: int) -> dt.datetime:
         when = dt.datetime.fromisoformat(text.strip())
     except (ValueError, AttributeError):
         raise ObservationError(
-            f"expected an ISO 8601 date-time with UTC offset, got {text!r}", file=file, line=line, field_path=field
+            f"expected an ISO 8601 date-time with UTC offset, got {text!r}",
+            file=file,
+            line=line,
+            field_path=field,
         ) from None
     if when.tzinfo is None:
-        raise ObservationError(f"{text!r} has no UTC offset", file=file, line=line, field_path=field)
+        raise ObservationError(
+            f"{text!r} has no UTC offset", file=file, line=line, field_path=field
+        )
     return when
 
 
@@ -107,7 +139,9 @@ def load_observations(path: str | Path, scenario: Scenario) -> list[Observation]
     if tuple(header[: len(COLUMNS)]) != COLUMNS:
         missing = [c for c in COLUMNS if c not in header]
         problem = f"missing column(s) {', '.join(missing)}" if missing else "columns out of order"
-        raise ObservationError(f"{problem}; the header must begin with {','.join(COLUMNS)}", file=file, line=1)
+        raise ObservationError(
+            f"{problem}; the header must begin with {','.join(COLUMNS)}", file=file, line=1
+        )
     by_country: dict[str, list[str]] = {}
     for cid, cp in scenario.checkpoints.items():
         by_country.setdefault(cp.country, []).append(cid)
@@ -136,7 +170,12 @@ def _parse_row(row, file, line, by_country, scenario, seen) -> Observation:
     seen.add(oid)
     metric = row["metric"].strip()
     if metric not in METRICS:
-        raise ObservationError(f"unknown metric {metric!r} (valid: {', '.join(METRICS)})", file=file, line=line, field_path="metric")
+        raise ObservationError(
+            f"unknown metric {metric!r} (valid: {', '.join(METRICS)})",
+            file=file,
+            line=line,
+            field_path="metric",
+        )
     countries = tuple(c.strip() for c in row["country"].split("+"))
     for c in countries:
         if not c:
@@ -144,22 +183,32 @@ def _parse_row(row, file, line, by_country, scenario, seen) -> Observation:
         if c not in by_country:
             raise ObservationError(
                 f"country {c!r} is not in the scenario (known: {', '.join(sorted(by_country))})",
-                file=file, line=line, field_path="country",
+                file=file,
+                line=line,
+                field_path="country",
             )
     if row["checkpoint"].strip():
         checkpoints = tuple(c.strip() for c in row["checkpoint"].split("+"))
         for cid in checkpoints:
             if not cid:
-                raise ObservationError("empty checkpoint id", file=file, line=line, field_path="checkpoint")
+                raise ObservationError(
+                    "empty checkpoint id", file=file, line=line, field_path="checkpoint"
+                )
             if cid not in scenario.checkpoints:
                 raise ObservationError(
-                    f"checkpoint {cid!r} is not in the scenario{did_you_mean(cid, scenario.checkpoints)}",
-                    file=file, line=line, field_path="checkpoint",
+                    f"checkpoint {cid!r} is not in the scenario"
+                    f"{did_you_mean(cid, scenario.checkpoints)}",
+                    file=file,
+                    line=line,
+                    field_path="checkpoint",
                 )
             if scenario.checkpoints[cid].country not in countries:
                 raise ObservationError(
-                    f"checkpoint {cid!r} is in {scenario.checkpoints[cid].country}, not in {row['country']!r}",
-                    file=file, line=line, field_path="checkpoint",
+                    f"checkpoint {cid!r} is in {scenario.checkpoints[cid].country}, "
+                    f"not in {row['country']!r}",
+                    file=file,
+                    line=line,
+                    field_path="checkpoint",
                 )
     else:
         checkpoints = tuple(cid for c in countries for cid in by_country[c])
@@ -169,22 +218,49 @@ def _parse_row(row, file, line, by_country, scenario, seen) -> Observation:
         raise ObservationError("end is before start", file=file, line=line, field_path="end")
     snapshot = start == end
     if snapshot != (metric in SNAPSHOT_METRICS):
-        need = "a snapshot (start == end)" if metric in SNAPSHOT_METRICS else "a window (end after start)"
-        raise ObservationError(f"metric {metric!r} needs {need}", file=file, line=line, field_path="end")
+        need = (
+            "a snapshot (start == end)"
+            if metric in SNAPSHOT_METRICS
+            else "a window (end after start)"
+        )
+        raise ObservationError(
+            f"metric {metric!r} needs {need}", file=file, line=line, field_path="end"
+        )
     value = _number(row["value"], "value", file, line)
     low = _number(row["low"], "low", file, line)
     high = _number(row["high"], "high", file, line)
     if value is None and low is None and high is None:
-        raise ObservationError("give a value, a low or a high bound", file=file, line=line, field_path="value")
+        raise ObservationError(
+            "give a value, a low or a high bound", file=file, line=line, field_path="value"
+        )
     if low is not None and high is not None and low > high:
-        raise ObservationError(f"low {low:g} is above high {high:g}", file=file, line=line, field_path="low")
-    if value is not None and ((low is not None and value < low) or (high is not None and value > high)):
+        raise ObservationError(
+            f"low {low:g} is above high {high:g}", file=file, line=line, field_path="low"
+        )
+    if value is not None and (
+        (low is not None and value < low) or (high is not None and value > high)
+    ):
         bounds = f"[{'' if low is None else f'{low:g}'}, {'' if high is None else f'{high:g}'}]"
         raise ObservationError(
-            f"value {value:g} is outside its bounds {bounds}", file=file, line=line, field_path="value"
+            f"value {value:g} is outside its bounds {bounds}",
+            file=file,
+            line=line,
+            field_path="value",
         )
-    return Observation(oid, countries, checkpoints, metric, start, end, value, low, high,
-                       row["source"].strip(), row["note"].strip(), line)
+    return Observation(
+        oid,
+        countries,
+        checkpoints,
+        metric,
+        start,
+        end,
+        value,
+        low,
+        high,
+        row["source"].strip(),
+        row["note"].strip(),
+        line,
+    )
 
 
 def status(obs: Observation, clock: Clock) -> str:

@@ -15,13 +15,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.dates as mdates  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-from flowsim.results import ALL, RunResult, as_result  # noqa: E402
+from flowsim.results import ALL, RunResult, as_result
 
 #: A result object, or the folder it was written to (plots never re-run a simulation).
 ResultLike = RunResult | str | Path
@@ -44,7 +44,9 @@ def policy_events(scenario: Scenario) -> list[tuple[pd.Timestamp, str, set[str]]
     return sorted(events, key=lambda e: e[0])
 
 
-def _mark_policies(ax, events: Iterable[tuple[pd.Timestamp, str, set[str]]], country: str, tz) -> None:
+def _mark_policies(
+    ax, events: Iterable[tuple[pd.Timestamp, str, set[str]]], country: str, tz
+) -> None:
     """Dashed lines at the policies concerning `country`, labels stacked so they do not overlap."""
     shown = [e for e in events if country in e[2]]
     if not shown:
@@ -64,9 +66,20 @@ def _mark_policies(ax, events: Iterable[tuple[pd.Timestamp, str, set[str]]], cou
             row_ends.append(end)
         row_ends[row] = end
         ax.annotate(
-            label, xy=(x, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -3 - 9 * row),
-            textcoords="offset points", fontsize=fontsize, color="0.2", va="top",
-            bbox={"boxstyle": "square,pad=0.05", "facecolor": "white", "edgecolor": "none", "alpha": 0.7},
+            label,
+            xy=(x, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, -3 - 9 * row),
+            textcoords="offset points",
+            fontsize=fontsize,
+            color="0.2",
+            va="top",
+            bbox={
+                "boxstyle": "square,pad=0.05",
+                "facecolor": "white",
+                "edgecolor": "none",
+                "alpha": 0.7,
+            },
         )
 
 
@@ -91,7 +104,9 @@ def daily_metric_figure(
     for ax, country in zip(axes, names, strict=False):
         data = rows[rows["country"] == country].sort_values("date")
         x = pd.to_datetime(data["date"])
-        ax.fill_between(x, data["p05"], data["p95"], color="tab:blue", alpha=0.25, linewidth=0, label="90% band")
+        ax.fill_between(
+            x, data["p05"], data["p95"], color="tab:blue", alpha=0.25, linewidth=0, label="90% band"
+        )
         ax.plot(x, data["mean"], color="tab:blue", linewidth=1.4, label="mean")
         _mark_policies(ax, events, country, tz_of.get(country, "UTC"))
         ax.set_title(country, fontsize=10, loc="left")
@@ -139,23 +154,46 @@ def fit_figure(result: ResultLike, fit: pd.DataFrame) -> Figure:
     events = policy_events(result.scenario)
     for ax, panel in zip(axes, panels, strict=False):
         tz = tz_of.get(panel.split("+")[0], "UTC")
-        context = daily[(daily["country"] == panel) & (daily["checkpoint"] == ALL) & (daily["metric"] == "entries")]
+        context = daily[
+            (daily["country"] == panel)
+            & (daily["checkpoint"] == ALL)
+            & (daily["metric"] == "entries")
+        ]
         if len(context):
             x = pd.to_datetime(context["date"]) + pd.Timedelta(hours=12)
-            ax.fill_between(x, context["p05"], context["p95"], color="tab:blue", alpha=0.15, linewidth=0)
-            ax.plot(x, context["mean"], color="tab:blue", linewidth=0.8, alpha=0.6, label="simulated daily entries")
+            ax.fill_between(
+                x, context["p05"], context["p95"], color="tab:blue", alpha=0.15, linewidth=0
+            )
+            ax.plot(
+                x,
+                context["mean"],
+                color="tab:blue",
+                linewidth=0.8,
+                alpha=0.6,
+                label="simulated daily entries",
+            )
         for _, row in fit[fit["country"] == panel].iterrows():
             start = pd.Timestamp(row["start"]).tz_convert(tz).tz_localize(None)
             end = pd.Timestamp(row["end"]).tz_convert(tz).tz_localize(None)
             days = max((end - start) / pd.Timedelta(days=1), 1e-9)
             mid = start + (end - start) / 2
-            value = row["value"] if pd.notna(row["value"]) else np.sqrt(
-                np.nanprod([row["low"], row["high"]])) if pd.notna(row["low"]) and pd.notna(row["high"]) else (
-                row["low"] if pd.notna(row["low"]) else row["high"])
+            value = (
+                row["value"]
+                if pd.notna(row["value"])
+                else np.sqrt(np.nanprod([row["low"], row["high"]]))
+                if pd.notna(row["low"]) and pd.notna(row["high"])
+                else (row["low"] if pd.notna(row["low"]) else row["high"])
+            )
             modelled = row["status"] == "ok"
             color = "black" if modelled else "0.6"
-            ax.hlines(value / days, start, end, color=color, linewidth=2.2,
-                      linestyles="solid" if modelled else "dotted")
+            ax.hlines(
+                value / days,
+                start,
+                end,
+                color=color,
+                linewidth=2.2,
+                linestyles="solid" if modelled else "dotted",
+            )
             low = row["low"] / days if pd.notna(row["low"]) else None
             high = row["high"] / days if pd.notna(row["high"]) else None
             if low is not None or high is not None:
@@ -163,17 +201,38 @@ def fit_figure(result: ResultLike, fit: pd.DataFrame) -> Figure:
                 y1 = high if high is not None else value / days
                 ax.vlines(mid, y0, y1, color=color, linewidth=1)
                 if low is not None and high is None:
-                    ax.annotate("", xy=(mid, y0 * 1.25), xytext=(mid, y0),
-                                arrowprops={"arrowstyle": "->", "color": color})
+                    ax.annotate(
+                        "",
+                        xy=(mid, y0 * 1.25),
+                        xytext=(mid, y0),
+                        arrowprops={"arrowstyle": "->", "color": color},
+                    )
                 if high is not None and low is None:
-                    ax.annotate("", xy=(mid, y1 * 0.75), xytext=(mid, y1),
-                                arrowprops={"arrowstyle": "->", "color": color})
+                    ax.annotate(
+                        "",
+                        xy=(mid, y1 * 0.75),
+                        xytext=(mid, y1),
+                        arrowprops={"arrowstyle": "->", "color": color},
+                    )
             if modelled:
-                ax.fill_between([start, end], row["sim_p05"] / days, row["sim_p95"] / days,
-                                color="tab:orange", alpha=0.35, linewidth=0)
+                ax.fill_between(
+                    [start, end],
+                    row["sim_p05"] / days,
+                    row["sim_p95"] / days,
+                    color="tab:orange",
+                    alpha=0.35,
+                    linewidth=0,
+                )
                 ax.hlines(row["sim_p50"] / days, start, end, color="tab:orange", linewidth=1.2)
-            ax.annotate(row["metric"] if row["metric"] != "entries" else "", xy=(mid, value / days),
-                        fontsize=6, color="0.3", xytext=(0, 4), textcoords="offset points", ha="center")
+            ax.annotate(
+                row["metric"] if row["metric"] != "entries" else "",
+                xy=(mid, value / days),
+                fontsize=6,
+                color="0.3",
+                xytext=(0, 4),
+                textcoords="offset points",
+                ha="center",
+            )
         _mark_policies(ax, events, panel, tz)
         ax.set_title(panel, fontsize=10, loc="left")
         ax.set_ylabel("persons per day", fontsize=8)
@@ -182,21 +241,38 @@ def fit_figure(result: ResultLike, fit: pd.DataFrame) -> Figure:
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_visible(False)
     handles = [
         Line2D([], [], color="black", linewidth=2.2, label="reported (window, bounds)"),
-        Line2D([], [], color="tab:orange", linewidth=6, alpha=0.5, label="simulated 90% range, median"),
-        Line2D([], [], color="0.6", linewidth=2.2, linestyle="dotted", label="reported, not modelled"),
+        Line2D(
+            [], [], color="tab:orange", linewidth=6, alpha=0.5, label="simulated 90% range, median"
+        ),
+        Line2D(
+            [], [], color="0.6", linewidth=2.2, linestyle="dotted", label="reported, not modelled"
+        ),
         Line2D([], [], color="tab:blue", linewidth=0.8, label="simulated daily entries"),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=7)
-    fig.suptitle(f"{result.scenario.name}: simulated against reported (per-day rates over each window)", fontsize=11)
+    fig.suptitle(
+        f"{result.scenario.name}: simulated against reported (per-day rates over each window)",
+        fontsize=11,
+    )
     return fig
 
 
-SCENARIO_COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown",
-                   "tab:pink", "tab:olive", "tab:cyan", "tab:gray"]
+SCENARIO_COLORS = [
+    "tab:blue",
+    "tab:orange",
+    "tab:green",
+    "tab:red",
+    "tab:purple",
+    "tab:brown",
+    "tab:pink",
+    "tab:olive",
+    "tab:cyan",
+    "tab:gray",
+]
 
 
 def comparison_daily_figure(results: list[ResultLike], fit: pd.DataFrame | None = None) -> Figure:
@@ -213,7 +289,9 @@ def comparison_daily_figure(results: list[ResultLike], fit: pd.DataFrame | None 
     for ax, country in zip(axes, countries, strict=False):
         for k, result in enumerate(results):
             d = result.daily
-            rows = d[(d["country"] == country) & (d["checkpoint"] == ALL) & (d["metric"] == "entries")]
+            rows = d[
+                (d["country"] == country) & (d["checkpoint"] == ALL) & (d["metric"] == "entries")
+            ]
             x = pd.to_datetime(rows["date"])
             color = SCENARIO_COLORS[k % len(SCENARIO_COLORS)]
             ax.fill_between(x, rows["p05"], rows["p95"], color=color, alpha=0.15, linewidth=0)
@@ -235,25 +313,31 @@ def comparison_daily_figure(results: list[ResultLike], fit: pd.DataFrame | None 
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    for ax in axes[len(countries):]:
+    for ax in axes[len(countries) :]:
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
     if fit is not None:
         handles.append(Line2D([], [], color="black", marker="o", linestyle="", markersize=4))
         labels.append("reported (one day)")
     fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5), fontsize=7)
-    fig.suptitle("Simulated daily entries by scenario (mean and 90% band over replications)", fontsize=11)
+    fig.suptitle(
+        "Simulated daily entries by scenario (mean and 90% band over replications)", fontsize=11
+    )
     return fig
 
 
 def difference_figure(table: pd.DataFrame, metric: str = "entries") -> Figure:
-    """Paired difference from the baseline over the horizon, per scenario and country, with 95% CIs."""
-    rows = table[(table["checkpoint"] == ALL) & (table["period"] == "horizon") & (table["metric"] == metric)]
+    """Paired difference from the baseline over the horizon, per scenario and country; 95% CIs."""
+    rows = table[
+        (table["checkpoint"] == ALL) & (table["period"] == "horizon") & (table["metric"] == metric)
+    ]
     baseline = table["scenario"].iloc[0]
     rows = rows[rows["scenario"] != baseline]
     scenarios = list(dict.fromkeys(rows["scenario"]))
     countries = list(dict.fromkeys(rows["country"]))
-    fig = Figure(figsize=(10, 0.5 + 0.32 * len(countries) * max(len(scenarios), 1)), layout="constrained")
+    fig = Figure(
+        figsize=(10, 0.5 + 0.32 * len(countries) * max(len(scenarios), 1)), layout="constrained"
+    )
     ax = fig.subplots()
     y = 0.0
     ticks, labels = [], []
@@ -264,16 +348,27 @@ def difference_figure(table: pd.DataFrame, metric: str = "entries") -> Figure:
                 continue
             r = row.iloc[0]
             color = SCENARIO_COLORS[(k + 1) % len(SCENARIO_COLORS)]
-            ax.errorbar(r["diff_mean"], y, xerr=[[r["diff_mean"] - r["diff_ci_low"]], [r["diff_ci_high"] - r["diff_mean"]]],
-                        fmt="o", color=color, markersize=4, capsize=2,
-                        label=scenario if country == countries[0] else None)
+            ax.errorbar(
+                r["diff_mean"],
+                y,
+                xerr=[[r["diff_mean"] - r["diff_ci_low"]], [r["diff_ci_high"] - r["diff_mean"]]],
+                fmt="o",
+                color=color,
+                markersize=4,
+                capsize=2,
+                label=scenario if country == countries[0] else None,
+            )
             y -= 1
         ticks.append(y + len(scenarios) / 2 + 0.5)
         labels.append(country)
         y -= 0.6
     ax.axvline(0, color="0.3", linewidth=0.8)
     ax.set_yticks(ticks, labels, fontsize=8)
-    ax.set_xlabel(f"difference in {metric.replace('_', ' ')} over the horizon vs {baseline} (persons; paired 95% CI)", fontsize=8)
+    ax.set_xlabel(
+        f"difference in {metric.replace('_', ' ')} over the horizon vs {baseline} "
+        "(persons; paired 95% CI)",
+        fontsize=8,
+    )
     ax.tick_params(axis="x", labelsize=7)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=7, loc="best")
@@ -296,8 +391,12 @@ def queue_figure(results: list[ResultLike], checkpoints: list[str]) -> Figure:
             d = result.daily
             w = d[(d["checkpoint"] == cid) & (d["metric"] == "wait_hours")]
             axes[row, 1].plot(pd.to_datetime(w["date"]), w["mean"], color=color, linewidth=1)
-        axes[row, 0].set_title(f"{cid}: vehicles queued (hourly mean over replications)", fontsize=9, loc="left")
-        axes[row, 1].set_title(f"{cid}: mean hours from arrival to admission (daily)", fontsize=9, loc="left")
+        axes[row, 0].set_title(
+            f"{cid}: vehicles queued (hourly mean over replications)", fontsize=9, loc="left"
+        )
+        axes[row, 1].set_title(
+            f"{cid}: mean hours from arrival to admission (daily)", fontsize=9, loc="left"
+        )
         for ax in axes[row]:
             ax.set_ylim(bottom=0)
             ax.xaxis.set_major_locator(mdates.WeekdayLocator(byweekday=mdates.MO))

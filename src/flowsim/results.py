@@ -118,15 +118,19 @@ class RunResult:
             )
             if self.trace is not None:
                 self.trace.to_csv(tmp / "trace.csv.gz", index=False)
-            (tmp / "scenario.resolved.yaml").write_text(dump_resolved(self.scenario), encoding="utf-8")
+            (tmp / "scenario.resolved.yaml").write_text(
+                dump_resolved(self.scenario), encoding="utf-8"
+            )
             (tmp / "metadata.json").write_text(json.dumps(asdict(self.metadata), indent=2) + "\n")
             for name, data in (figures or {}).items():
                 (tmp / name).write_bytes(data)
         return out
 
     def write_summary(self, out_dir: str | Path) -> Path:
-        """Write the daily table, the resolved scenario and the metadata (not atomically:
-        for use inside a folder that is itself written atomically)."""
+        """Write the daily table, the resolved scenario and the metadata.
+
+        Not atomically: for use inside a folder that is itself written atomically.
+        """
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         self.daily.to_csv(out / "daily.csv", index=False)
@@ -150,7 +154,9 @@ def complete_local_days(clock: Clock, timezone: str) -> tuple[np.ndarray, np.nda
         if bounds[i + 1] - bounds[i] == hours_in_day and clock.minutes(midnight) >= 0:
             keep_dates.append(day)
             ranges.append((bounds[i], bounds[i + 1]))
-    return np.array(keep_dates, dtype="datetime64[D]"), np.array(ranges, dtype=np.int64).reshape(-1, 2)
+    return np.array(keep_dates, dtype="datetime64[D]"), np.array(ranges, dtype=np.int64).reshape(
+        -1, 2
+    )
 
 
 def _site_daily(scenario: Scenario, clock: Clock, h: HourlyArrays) -> pd.DataFrame:
@@ -181,18 +187,26 @@ def _site_daily(scenario: Scenario, clock: Clock, h: HourlyArrays) -> pd.DataFra
 
 
 def _long(wide: pd.DataFrame) -> pd.DataFrame:
-    country = wide.drop(columns="checkpoint").groupby(["replication", "date", "country"], as_index=False).sum()
+    country = (
+        wide.drop(columns="checkpoint")
+        .groupby(["replication", "date", "country"], as_index=False)
+        .sum()
+    )
     country["checkpoint"] = ALL
     wide = pd.concat([wide, country], ignore_index=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        wide["wait_hours"] = np.where(wide["entries"] > 0, wide["wait_person_hours"] / wide["entries"], np.nan)
+        wide["wait_hours"] = np.where(
+            wide["entries"] > 0, wide["wait_person_hours"] / wide["entries"], np.nan
+        )
     long = wide.melt(
         id_vars=["replication", "date", "country", "checkpoint"],
         value_vars=list(DAILY_METRICS),
         var_name="metric",
     )
     long["date"] = pd.to_datetime(long["date"]).dt.date
-    return long.sort_values(["date", "country", "checkpoint", "metric", "replication"], ignore_index=True)
+    return long.sort_values(
+        ["date", "country", "checkpoint", "metric", "replication"], ignore_index=True
+    )
 
 
 def summarize(values: np.ndarray) -> dict[str, np.ndarray]:
@@ -224,7 +238,15 @@ def _hourly_queue(scenario: Scenario, h: HourlyArrays, clock: Clock) -> pd.DataF
         for m, name in enumerate(STOCK_METRICS):
             stats = summarize(np.moveaxis(h.stocks[:, m, s, :], 0, -1))
             frames.append(
-                pd.DataFrame({"time_utc": times, "country": spec.country, "checkpoint": cid, "metric": name, **stats})
+                pd.DataFrame(
+                    {
+                        "time_utc": times,
+                        "country": spec.country,
+                        "checkpoint": cid,
+                        "metric": name,
+                        **stats,
+                    }
+                )
             )
     return pd.concat(frames, ignore_index=True)
 
@@ -238,11 +260,21 @@ def read_result(folder: str | Path) -> RunResult:
     from flowsim.scenario import load_scenario
 
     root = Path(folder)
-    needed = ("scenario.resolved.yaml", "metadata.json", "daily.csv", "daily_by_replication.csv",
-              "hourly_queue.csv", "stage_stats.csv", "conservation.csv", "hourly.npz")
+    needed = (
+        "scenario.resolved.yaml",
+        "metadata.json",
+        "daily.csv",
+        "daily_by_replication.csv",
+        "hourly_queue.csv",
+        "stage_stats.csv",
+        "conservation.csv",
+        "hourly.npz",
+    )
     for name in needed:
         if not (root / name).is_file():
-            raise RunError(f"not a complete flowsim result folder: {name} is missing", file=str(root))
+            raise RunError(
+                f"not a complete flowsim result folder: {name} is missing", file=str(root)
+            )
     try:
         metadata = RunMetadata(**json.loads((root / "metadata.json").read_text(encoding="utf-8")))
         tables = {name: pd.read_csv(root / name) for name in needed[2:7]}
@@ -250,7 +282,9 @@ def read_result(folder: str | Path) -> RunResult:
             hourly = HourlyArrays(
                 checkpoints=tuple(npz["checkpoints"].tolist()),
                 countries=tuple(npz["countries"].tolist()),
-                hour_start_utc=pd.DatetimeIndex(pd.to_datetime(npz["hour_start_utc_ns"], utc=True, unit="ns")),
+                hour_start_utc=pd.DatetimeIndex(
+                    pd.to_datetime(npz["hour_start_utc_ns"], utc=True, unit="ns")
+                ),
                 flows=npz["flows"],
                 wait_person_hours=npz["wait_person_hours"],
                 wait_histogram=npz["wait_histogram"],
@@ -297,7 +331,17 @@ def build_result(
     if trace:
         rows = [(r, *t) for r, o in enumerate(outputs) for t in (o.trace or [])]
         trace_df = pd.DataFrame(
-            rows, columns=["replication", "party", "checkpoint", "mode", "persons", "arrived_minute", "minute", "outcome"]
+            rows,
+            columns=[
+                "replication",
+                "party",
+                "checkpoint",
+                "mode",
+                "persons",
+                "arrived_minute",
+                "minute",
+                "outcome",
+            ],
         )
     return RunResult(
         scenario=scenario,
@@ -323,10 +367,15 @@ def _conservation(scenario: Scenario, outputs: list[Aggregates]) -> pd.DataFrame
             for m, name in enumerate(FLOW_METRICS):
                 row[name] = int(totals[m, s])
             row["still_at_checkpoint"] = int(o.still_at_site[s])
-            row["balance"] = row["arrivals"] - int(totals[outcome_index, s].sum()) - row["still_at_checkpoint"]
+            row["balance"] = (
+                row["arrivals"] - int(totals[outcome_index, s].sum()) - row["still_at_checkpoint"]
+            )
             rows.append(row)
         set_out, stayed_home = (int(v) for v in o.origin_flows.sum(axis=(1, 2)))
-        final = [FLOW_METRICS.index(m) for m in ("entries", "refusals", "turned_back", "balked", "reneged")]
+        final = [
+            FLOW_METRICS.index(m)
+            for m in ("entries", "refusals", "turned_back", "balked", "reneged")
+        ]
         rows.append(
             {
                 "replication": r,
@@ -335,8 +384,11 @@ def _conservation(scenario: Scenario, outputs: list[Aggregates]) -> pd.DataFrame
                 ORIGIN_METRICS[1]: stayed_home,
                 "still_at_checkpoint": int(o.still_at_site.sum()),
                 "in_transit": int(o.in_transit),
-                "balance": set_out - stayed_home - int(totals[final].sum())
-                - int(o.still_at_site.sum()) - int(o.in_transit),
+                "balance": set_out
+                - stayed_home
+                - int(totals[final].sum())
+                - int(o.still_at_site.sum())
+                - int(o.in_transit),
             }
         )
     return pd.DataFrame(rows)

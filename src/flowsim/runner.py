@@ -40,11 +40,20 @@ def git_commit() -> str:
     here = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10, check=True
+            ["git", "rev-parse", "HEAD"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=here, capture_output=True, text=True, timeout=10, check=True,
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -64,7 +73,9 @@ def map_replications(
     The tasks go to `executor`, or else to a pool of `workers` opened for them (see
     `flowsim.executors.open_executor`). The first task to fail cancels those not started.
     """
-    bar = tqdm(total=len(tasks), desc=label, unit="rep", file=sys.stderr, delay=2.0, disable=not progress)
+    bar = tqdm(
+        total=len(tasks), desc=label, unit="rep", file=sys.stderr, delay=2.0, disable=not progress
+    )
     try:
         with open_executor(workers, executor=executor) as pool:
             futures = []

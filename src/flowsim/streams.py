@@ -102,4 +102,3 @@ class Streams:
         """Buffered U(0, 1) draws from stream `name`."""
         rng = self.generator(name)
         return Buffered(rng.random)
-

@@ -35,5 +35,6 @@ def read_text(path: Path, error: type[FlowsimError], what: str, encoding: str = 
     except UnicodeDecodeError as err:
         raise error(
             f"not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start})",
-            file=name, line=raw.count(b"\n", 0, err.start) + 1,
+            file=name,
+            line=raw.count(b"\n", 0, err.start) + 1,
         ) from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -20,7 +20,7 @@ MINUTES_PER_HOUR = 60.0
 MINUTES_PER_DAY = 1440.0
 
 
-@lru_cache(maxsize=None)
+@cache
 def zone(name: str) -> ZoneInfo:
     """Return the IANA time zone `name`; raise ``KeyError`` if unknown."""
     try:

@@ -239,8 +239,12 @@ def _ctmc_general(birth, death, n_max: int) -> np.ndarray:
 
 @pytest.mark.parametrize(
     "lam, s, c, balk, patience",
-    [(0.25, 10.0, 2, 20.0, None), (0.25, 10.0, 2, 20.0, 30.0), (3.0, 1.0, 4, 0.5, 2.0),
-     (0.9, 1.0, 1, 5.0, None)],
+    [
+        (0.25, 10.0, 2, 20.0, None),
+        (0.25, 10.0, 2, 20.0, 30.0),
+        (3.0, 1.0, 4, 0.5, 2.0),
+        (0.9, 1.0, 1, 5.0, None),
+    ],
 )
 def test_balking_chain_against_generator_solve(lam, s, c, balk, patience) -> None:
     theta = 0.0 if patience is None else 1 / patience
@@ -259,7 +263,8 @@ def test_balking_chain_without_balking_is_erlang_a_and_c() -> None:
     never = 1e12  # a threshold no queue reaches
     lam, s, c, patience = 0.25, 10.0, 2, 20.0
     assert mmc_balk_renege(lam, s, c, never, patience).p_renege == pytest.approx(
-        erlang_a_abandonment_probability(lam, 1 / s, c, 1 / patience), rel=1e-9)
+        erlang_a_abandonment_probability(lam, 1 / s, c, 1 / patience), rel=1e-9
+    )
     plain = mmc_balk_renege(0.16, s, c, never)
     assert plain.queue_length == pytest.approx(mmc_mean_queue_length(0.16, 1 / s, c), rel=1e-7)
     assert plain.mean_wait_joined == pytest.approx(mmc_mean_wait(0.16, 1 / s, c), rel=1e-7)

@@ -2,16 +2,16 @@
 
 A stage is a set of lanes serving one FCFS queue. Lanes are not processes: a service
 completion is one call on the hot-path calendar (`Calendar.call_in`) that starts the
-next party, so a party costs one event per stage. Reneging is exact but lazy: deadlines sit in a heap and
-are settled, in time order, before any change of the queue.
+next party, so a party costs one event per stage. Reneging is exact but lazy: deadlines
+sit in a heap and are settled, in time order, before any change of the queue.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections import deque
-from heapq import heappush
 from collections.abc import Callable
+from heapq import heappush
 from typing import TYPE_CHECKING
 
 from flowsim.engine.traveller import DONE, IN_SERVICE, WAITING, Party
@@ -28,9 +28,34 @@ class Stage:
     """Lanes of one (checkpoint, mode, control stage) with their queue."""
 
     __slots__ = (
-        "area", "busy", "busy_persons", "calls", "capacity", "deadlines", "env", "is_exit", "joined_queue", "mean_minutes", "multiplier",
-        "on_done", "on_renege", "open", "pass_through", "queue", "renege", "renege_wait_total", "reneged", "served", "service",
-        "seq", "since", "site", "waiting_persons", "waiting_units", "wait_total", "_seq",
+        "_seq",
+        "area",
+        "busy",
+        "busy_persons",
+        "calls",
+        "capacity",
+        "deadlines",
+        "env",
+        "is_exit",
+        "joined_queue",
+        "mean_minutes",
+        "multiplier",
+        "on_done",
+        "on_renege",
+        "open",
+        "pass_through",
+        "queue",
+        "renege",
+        "renege_wait_total",
+        "reneged",
+        "seq",
+        "served",
+        "service",
+        "since",
+        "site",
+        "wait_total",
+        "waiting_persons",
+        "waiting_units",
     )
 
     def __init__(
@@ -145,7 +170,9 @@ class Stage:
         if self.is_exit:
             for rule in self.site.rules:
                 delay += rule.extra_exit_minutes(party)
-        heappush(self.calls, (now + delay, next(self.seq), self._done, party))  # env.call_in, inlined
+        heappush(
+            self.calls, (now + delay, next(self.seq), self._done, party)
+        )  # env.call_in, inlined
 
     def _done(self, party: Party, now: float) -> None:
         self.busy -= 1
@@ -200,7 +227,9 @@ class Site:
 
     # --- building -------------------------------------------------------------------
 
-    def add_mode(self, mode: str, exit_stage: Stage, entry_stage: Stage, queue_space_m: float) -> None:
+    def add_mode(
+        self, mode: str, exit_stage: Stage, entry_stage: Stage, queue_space_m: float
+    ) -> None:
         """Register the two stages of a mode."""
         self.exit[mode] = exit_stage
         self.entry[mode] = entry_stage
@@ -250,7 +279,9 @@ class Site:
     def _apply(self, party: Party, now: float, metric: str) -> bool:
         """Run the exit (turned_back) or entry (refusals) hooks; False if nobody is left."""
         for rule in self.rules:
-            removed = rule.on_exit(party, now) if metric == "turned_back" else rule.on_entry(party, now)
+            removed = (
+                rule.on_exit(party, now) if metric == "turned_back" else rule.on_entry(party, now)
+            )
             if removed:
                 removed = min(removed, party.size)
                 self.count(metric, party, removed, now)
@@ -268,11 +299,15 @@ class Site:
         """Count `persons` of `party` under a flow metric at time `now`."""
         getattr(self.counters, metric)[self.monitor.hour(now)] += persons
         if self.monitor.trace is not None:
-            self.monitor.trace.append((party.pid, self.id, party.mode, persons, party.arrived, now, metric))
+            self.monitor.trace.append(
+                (party.pid, self.id, party.mode, persons, party.arrived, now, metric)
+            )
 
     # --- hook API for policies ------------------------------------------------------
 
-    def stages(self, mode: str, names: list[str] | tuple[str, ...] = ("exit", "entry")) -> list[Stage]:
+    def stages(
+        self, mode: str, names: list[str] | tuple[str, ...] = ("exit", "entry")
+    ) -> list[Stage]:
         """The named stages of a mode."""
         return [self.exit[mode] if name == "exit" else self.entry[mode] for name in names]
 

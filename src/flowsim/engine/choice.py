@@ -58,7 +58,9 @@ class Chooser:
             for klass_name, klass in s.demand.classes.items():
                 idx, base, travel = [], ([], []), []
                 if shares[klass_name] > 0:
-                    for a, (site_index, mode) in enumerate(zip(self.alt_site, self.alt_mode, strict=True)):
+                    for a, (site_index, mode) in enumerate(
+                        zip(self.alt_site, self.alt_mode, strict=True)
+                    ):
                         site = model.sites[site_index]
                         if mode in klass.modes and site.id in origin.travel_hours:
                             hours = origin.travel_hours[site.id]
@@ -67,10 +69,16 @@ class Chooser:
                             country = countries[site.country]
                             surge = country.surge_attractiveness
                             for group, constant in zip(
-                                base, (country.attractiveness, country.attractiveness if surge is None else surge),
+                                base,
+                                (
+                                    country.attractiveness,
+                                    country.attractiveness if surge is None else surge,
+                                ),
                                 strict=True,
                             ):
-                                group.append(constant + klass.modes[mode] - self._hours_weight * hours)
+                                group.append(
+                                    constant + klass.modes[mode] - self._hours_weight * hours
+                                )
                 per_class.append((np.array(idx, dtype=np.int64), np.array(base), np.array(travel)))
             self.rows.append(per_class)
         #: travel minutes from each origin to each checkpoint (inf where unreachable)
@@ -78,7 +86,9 @@ class Chooser:
             [60.0 * origin.travel_hours.get(site.id, float("inf")) for site in model.sites]
             for origin in s.demand.origins.values()
         ]
-        self.travel_array = np.array(self.travel_minutes).reshape(len(self.travel_minutes), len(model.sites))
+        self.travel_array = np.array(self.travel_minutes).reshape(
+            len(self.travel_minutes), len(model.sites)
+        )
         self._weights: list[list[np.ndarray]] = []
         self._row_indices = [[idx.tolist() for idx, _, _ in per_class] for per_class in self.rows]
         self._row_cache: dict[tuple[int, int, int, int], list[float]] = {}
@@ -139,7 +149,9 @@ class Chooser:
         weights = self._weights[origin][klass]
         if n == 0 or weights.shape[2] == 0:
             return np.full(n, NO_CHOICE)
-        rows = weights[batch.informed.astype(np.int64) + 2 * batch.surge.astype(np.int64), batch.profiles]
+        rows = weights[
+            batch.informed.astype(np.int64) + 2 * batch.surge.astype(np.int64), batch.profiles
+        ]
         cdf = np.cumsum(rows, axis=1)
         total = cdf[:, -1]
         local = (cdf <= (batch.choice_u * total)[:, None]).sum(axis=1)

@@ -37,7 +37,9 @@ class _Call(simpy.events.Event):
     Built like `simpy.Timeout`, which can only be scheduled with normal priority.
     """
 
-    def __init__(self, env: simpy.Environment, delay: float, fn: Callable[[], None], urgent: bool) -> None:
+    def __init__(
+        self, env: simpy.Environment, delay: float, fn: Callable[[], None], urgent: bool
+    ) -> None:
         self.env = env
         self.callbacks = [lambda _event: fn()]
         self._value = None
@@ -80,7 +82,9 @@ class Aggregates:
 class Model:
     """One replication of a scenario."""
 
-    def __init__(self, scenario: Scenario, seed: int, replication: int, trace: bool = False) -> None:
+    def __init__(
+        self, scenario: Scenario, seed: int, replication: int, trace: bool = False
+    ) -> None:
         self.scenario = scenario
         self.clock = Clock(scenario.horizon.start, scenario.horizon.end)
         self.horizon = self.clock.horizon_minutes
@@ -89,7 +93,9 @@ class Model:
         self.attribute_names = list(scenario.attributes)
         self.origin_names = list(scenario.demand.origins)
         self.class_names = list(scenario.demand.classes)
-        self.monitor = Monitor(len(scenario.checkpoints), len(self.origin_names), self.clock.n_hours, trace)
+        self.monitor = Monitor(
+            len(scenario.checkpoints), len(self.origin_names), self.clock.n_hours, trace
+        )
         self.rules_version = 0
         self.sites: list[Site] = []
         self._site_by_id: dict[str, Site] = {}
@@ -99,7 +105,8 @@ class Model:
         self._retry = self.streams.uniform("choice/retry")
         self.chooser = Chooser(self, self._retry)
         self._sources = [
-            [PartySource(scenario, o, k, self.streams) for k in self.class_names] for o in self.origin_names
+            [PartySource(scenario, o, k, self.streams) for k in self.class_names]
+            for o in self.origin_names
         ]
         self._block_minutes = scenario.demand.choice.information_update_minutes
         self._expected = expected_parties(scenario, self.clock, self._block_minutes)
@@ -150,7 +157,9 @@ class Model:
                     (o <= local < c) if o < c else (local >= o or local < c) for o, c in windows
                 )
 
-            boundaries = sorted({t for t in self._local_boundaries(spec.timezone, windows) if 0 < t < self.horizon})
+            boundaries = sorted(
+                {t for t in self._local_boundaries(spec.timezone, windows) if 0 < t < self.horizon}
+            )
             state = open_at(0.0)
             site.scheduled_open = state
             for stage in (*site.exit.values(), *site.entry.values()):
@@ -170,7 +179,9 @@ class Model:
             day = first + dt.timedelta(days=d)
             for o, c in windows:
                 for minutes in (o, c):
-                    local = dt.datetime(day.year, day.month, day.day, tzinfo=tz) + dt.timedelta(minutes=minutes)
+                    local = dt.datetime(day.year, day.month, day.day, tzinfo=tz) + dt.timedelta(
+                        minutes=minutes
+                    )
                     out.append(self.clock.minutes(local))
         return out
 
@@ -212,7 +223,7 @@ class Model:
     def _block(self) -> None:
         """Parties setting out in the next block decide where to go, and set off."""
         now = self.env.now
-        b = int(round(now / self._block_minutes))
+        b = round(now / self._block_minutes)
         end = min(now + self._block_minutes, self.horizon)
         self.chooser.refresh()
         for o, sources in enumerate(self._sources):
@@ -239,15 +250,34 @@ class Model:
         counts = batch.counts.tolist()
         for i, (t, h, size, alt, site, at, profile, informed, balk, patience, surge) in enumerate(
             zip(
-                times.tolist(), hours.tolist(), batch.sizes.tolist(), chosen.tolist(), sites.tolist(),
-                due.tolist(), batch.profiles.tolist(), batch.informed.tolist(),
-                batch.balk_minutes.tolist(), batch.patience_minutes.tolist(), batch.surge.tolist(),
+                times.tolist(),
+                hours.tolist(),
+                batch.sizes.tolist(),
+                chosen.tolist(),
+                sites.tolist(),
+                due.tolist(),
+                batch.profiles.tolist(),
+                batch.informed.tolist(),
+                batch.balk_minutes.tolist(),
+                batch.patience_minutes.tolist(),
+                batch.surge.tolist(),
                 strict=True,
             )
         ):
             set_out[h] += size
             self._parties += 1
-            party = Party(self._parties, origin, klass, size, counts[i], profile, informed, balk, patience, surge)
+            party = Party(
+                self._parties,
+                origin,
+                klass,
+                size,
+                counts[i],
+                profile,
+                informed,
+                balk,
+                patience,
+                surge,
+            )
             if deters and alt != NO_CHOICE and informed:
                 chosen_first, alt = alt, self._after_deterrence(party, alt)
                 if alt != chosen_first and alt != NO_CHOICE:
@@ -295,7 +325,7 @@ class Model:
 
     def _snapshot(self) -> None:
         now = self.env.now
-        self._record_stocks(int(round(now / 60.0)), now)
+        self._record_stocks(round(now / 60.0), now)
         if now + 60.0 < self.horizon:
             self._call(now + 60.0, self._snapshot, urgent=False)
 
@@ -362,7 +392,9 @@ def _stage_stats(site: Site, horizon: float) -> list[StageStats]:
     out = []
     for mode in site.exit:
         for name, stage in (("exit", site.exit[mode]), ("entry", site.entry[mode])):
-            still = sum(horizon - p.joined for p in stage.queue if p.state == WAITING and p.stage is stage)
+            still = sum(
+                horizon - p.joined for p in stage.queue if p.state == WAITING and p.stage is stage
+            )
             out.append(
                 StageStats(
                     checkpoint=site.id,

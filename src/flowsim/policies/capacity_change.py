@@ -23,7 +23,9 @@ def install(policy_id: str, spec: CapacityChange, model: Model) -> None:
         for stage in stages:
             if spec.service_multiplier is not None:
                 stage.multiplier = spec.service_multiplier
-            stage.set_capacity(spec.lanes if spec.lanes is not None else stage.capacity, model.env.now)
+            stage.set_capacity(
+                spec.lanes if spec.lanes is not None else stage.capacity, model.env.now
+            )
 
     def restore() -> None:
         for stage, (lanes, multiplier) in zip(stages, before, strict=True):

@@ -37,5 +37,7 @@ class EntryBanRule(Rule):
 @register("entry_ban")
 def install(policy_id: str, spec: EntryBan, model: Model) -> None:
     """Refuse holders of `spec.attribute` at the targeted checkpoints from `spec.start`."""
-    rule = EntryBanRule(model.attribute_index(spec.attribute), model.attribute_per_person(spec.attribute))
+    rule = EntryBanRule(
+        model.attribute_index(spec.attribute), model.attribute_per_person(spec.attribute)
+    )
     install_rule(model, spec, model.sites_of(spec.where), rule)

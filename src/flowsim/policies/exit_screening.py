@@ -18,7 +18,12 @@ class ScreeningRule(Rule):
     """Each holder is turned back with `turn_back_share`; parties with holders take longer."""
 
     def __init__(
-        self, index: int, turn_back_share: float, extra_minutes: float, deterrence: float, uniform: Buffered
+        self,
+        index: int,
+        turn_back_share: float,
+        extra_minutes: float,
+        deterrence: float,
+        uniform: Buffered,
     ) -> None:
         self.index = index
         self.bit = 1 << index

@@ -1,5 +1,7 @@
-"""Reading scenario files: safe YAML with line numbers, ``extends``, ``$parameter`` references,
-``--set`` overrides, and one-line errors naming the file, the line and the field path.
+"""Reading scenario files.
+
+Safe YAML with line numbers, ``extends``, ``$parameter`` references, ``--set``
+overrides, and one-line errors naming the file, the line and the field path.
 """
 
 from __future__ import annotations
@@ -60,14 +62,18 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
     for key_node, value_node in node.value:
         if key_node.tag == "tag:yaml.org,2002:merge":
             raise yaml.constructor.ConstructorError(
-                None, None, "YAML merge keys ('<<') are not supported; repeat the fields or use extends",
+                None,
+                None,
+                "YAML merge keys ('<<') are not supported; repeat the fields or use extends",
                 key_node.start_mark,
             )
         key = loader.construct_object(key_node, deep=deep)
         if not isinstance(key, str):
             shown = key_node.value if isinstance(key_node, yaml.ScalarNode) else "a mapping or list"
             raise yaml.constructor.ConstructorError(
-                None, None, f"key {shown!r} is not text (YAML reads it as {type(key).__name__}; quote it)",
+                None,
+                None,
+                f"key {shown!r} is not text (YAML reads it as {type(key).__name__}; quote it)",
                 key_node.start_mark,
             )
         if key in mapping:
@@ -89,7 +95,10 @@ def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
 def _refuse_tag(loader: _Loader, node: yaml.Node) -> None:
     tag = node.tag.replace("tag:yaml.org,2002:", "!!")
     raise yaml.constructor.ConstructorError(
-        None, None, f"YAML tag {tag!r} is not allowed (scenario files are plain YAML)", node.start_mark
+        None,
+        None,
+        f"YAML tag {tag!r} is not allowed (scenario files are plain YAML)",
+        node.start_mark,
     )
 
 
@@ -126,7 +135,9 @@ def _check_size(root: yaml.Node) -> None:
         if key in sizes:
             return sizes[key]
         if key in open_nodes:
-            raise _Unsafe("a YAML alias refers to a node that contains it (a recursive structure)", node)
+            raise _Unsafe(
+                "a YAML alias refers to a node that contains it (a recursive structure)", node
+            )
         if depth > MAX_DEPTH:
             raise _Unsafe(f"nesting is deeper than {MAX_DEPTH} levels", node)
         open_nodes.add(key)
@@ -167,11 +178,16 @@ def _yaml_problem(err: Exception, text: str) -> tuple[str, int | None]:
         return err.problem, err.line
     if isinstance(err, yaml.reader.ReaderError):
         line = text.count("\n", 0, err.position) + 1
-        return f"YAML syntax error: character {chr(err.character)!r} is not allowed in YAML text", line
+        return (
+            f"YAML syntax error: character {chr(err.character)!r} is not allowed in YAML text",
+            line,
+        )
     if isinstance(err, yaml.MarkedYAMLError):
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else None
-        if isinstance(err, yaml.constructor.ConstructorError):  # well-formed YAML, but not a value we read
+        if isinstance(
+            err, yaml.constructor.ConstructorError
+        ):  # well-formed YAML, but not a value we read
             return str(err.problem), line
         return f"YAML syntax error: {err.problem or err}", line
     return f"YAML syntax error: {err}", None
@@ -262,16 +278,24 @@ def _extended_path(child: Path, ref: str, name: str, line: int | None) -> Path:
     if ref_path.is_absolute() or ref.startswith("~"):
         raise ScenarioError(
             f"{ref!r} is absolute; give the path relative to this file's folder",
-            file=name, field_path="extends", line=line,
+            file=name,
+            field_path="extends",
+            line=line,
         )
     if ref_path.suffix.lower() not in YAML_SUFFIXES:
         raise ScenarioError(
-            f"{ref!r} is not a scenario file (expected a .yaml or .yml file)", file=name, field_path="extends", line=line
+            f"{ref!r} is not a scenario file (expected a .yaml or .yml file)",
+            file=name,
+            field_path="extends",
+            line=line,
         )
     parent_path = child.parent / ref_path
     if not parent_path.is_file():
         raise ScenarioError(
-            f"extended file {str(parent_path)!r} not found", file=name, field_path="extends", line=line
+            f"extended file {str(parent_path)!r} not found",
+            file=name,
+            field_path="extends",
+            line=line,
         )
     return parent_path
 
@@ -283,18 +307,26 @@ def parse_overrides(assignments: Iterable[str]) -> dict[str, Any]:
         key, sep, value_text = text.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ScenarioError(f"override {text!r} is not of the form path.to.field=value", file="--set")
+            raise ScenarioError(
+                f"override {text!r} is not of the form path.to.field=value", file="--set"
+            )
         parts = key.split(".")
         if not all(part.strip() for part in parts):
-            raise ScenarioError(f"empty field name in the path {key!r}", file="--set", field_path=key)
+            raise ScenarioError(
+                f"empty field name in the path {key!r}", file="--set", field_path=key
+            )
         if not value_text.strip():
-            raise ScenarioError("empty value (write null to delete a field)", file="--set", field_path=key)
+            raise ScenarioError(
+                "empty value (write null to delete a field)", file="--set", field_path=key
+            )
         try:
             value, _ = _parse(value_text)
         except (yaml.YAMLError, _Unsafe) as err:
             shown = value_text if len(value_text) <= 60 else value_text[:57] + "..."
             problem = _yaml_problem(err, value_text)[0].removeprefix("YAML syntax error: ")
-            raise ScenarioError(f"cannot parse value {shown!r}: {problem}", file="--set", field_path=key) from None
+            raise ScenarioError(
+                f"cannot parse value {shown!r}: {problem}", file="--set", field_path=key
+            ) from None
         except RecursionError:
             raise ScenarioError("YAML nesting is too deep", file="--set", field_path=key) from None
         node = nested
@@ -319,7 +351,10 @@ def resolve_parameters(raw: RawScenario) -> dict[str, Any]:
             match = closest(name, [str(p) for p in params])
             suffix = f" (did you mean '${match}'?)" if match else ""
             raise ScenarioError(
-                f"unknown parameter '${name}'{suffix}", file=file, line=line, field_path=_dotted(path)
+                f"unknown parameter '${name}'{suffix}",
+                file=file,
+                line=line,
+                field_path=_dotted(path),
             )
         return spec["value"]
 
@@ -333,7 +368,9 @@ def resolve_parameters(raw: RawScenario) -> dict[str, Any]:
                 file, line = raw.locate(path)
                 raise ScenarioError(
                     "a parameter cannot refer to another parameter",
-                    file=file, line=line, field_path=_dotted(path),
+                    file=file,
+                    line=line,
+                    field_path=_dotted(path),
                 )
             return value_of(match.group(1), path)
         return node
@@ -385,7 +422,8 @@ def _walk_types(annotation: Any, loc: tuple) -> tuple[list[str | int], type[Base
         elif origin in (typing.Union, types.UnionType):
             options = [_strip(a) for a in typing.get_args(current) if a is not type(None)]
             tagged = [
-                o for o in options
+                o
+                for o in options
                 if isinstance(o, type) and issubclass(o, BaseModel) and _tag(o) == part
             ]
             if tagged:
@@ -405,7 +443,9 @@ def _union_tags(annotation: Any) -> list[str]:
     if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
         return []
     options = [_strip(a) for a in typing.get_args(annotation)]
-    return [t for o in options if isinstance(o, type) and issubclass(o, BaseModel) and (t := _tag(o))]
+    return [
+        t for o in options if isinstance(o, type) and issubclass(o, BaseModel) and (t := _tag(o))
+    ]
 
 
 def _strip(annotation: Any) -> Any:
@@ -460,9 +500,15 @@ def _error_from_validation(err: ValidationError, raw: RawScenario) -> ScenarioEr
     else:
         value = first.get("input")
         msg = first["msg"].removeprefix("Value error, ")
-        if isinstance(value, dict | list):  # too long to show; say what it is when the type is wrong
+        if isinstance(
+            value, dict | list
+        ):  # too long to show; say what it is when the type is wrong
             wrong_type = msg.startswith("Input should be")
-            problem = f"{msg} (got a {'mapping' if isinstance(value, dict) else 'list'})" if wrong_type else msg
+            problem = (
+                f"{msg} (got a {'mapping' if isinstance(value, dict) else 'list'})"
+                if wrong_type
+                else msg
+            )
         else:
             shown = repr(value)[:60]
             problem = msg if isinstance(value, str) and shown in msg else f"{msg} (got {shown})"

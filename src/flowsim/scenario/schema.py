@@ -163,7 +163,9 @@ class Parameter(Frozen):
     upper: Real | None = Field(None, description="highest plausible value")
     source: Source = Field(description="a row id of shared/data/FACTS.md, or 'assumption'")
     note: str = ""
-    calibrate: bool = Field(False, description="tuned by `flowsim calibrate` unless --params says otherwise")
+    calibrate: bool = Field(
+        False, description="tuned by `flowsim calibrate` unless --params says otherwise"
+    )
 
     @model_validator(mode="after")
     def _ordered_bounds(self) -> Parameter:
@@ -267,7 +269,9 @@ class Origin(Frozen):
         min_length=1, description="checkpoints reachable from here and the hours to reach them"
     )
     class_shares: dict[Identifier, Probability] | None = Field(
-        default=None, min_length=1, description="overrides the demand-wide class shares for this origin"
+        default=None,
+        min_length=1,
+        description="overrides the demand-wide class shares for this origin",
     )
     attribute_shares: dict[Identifier, Probability] = Field(default_factory=dict)
     source: Source = ""
@@ -289,10 +293,16 @@ class Choice(Frozen):
         description="share of balking, reneging or stopped parties who try another border"
     )
     balk_hours: ContinuousDist | None = Field(
-        None, description="a party balks if the expected wait on arrival exceeds its draw; omit for never"
+        None,
+        description=(
+            "a party balks if the expected wait on arrival exceeds its draw; omit for never"
+        ),
     )
     patience_hours: ContinuousDist | None = Field(
-        None, description="a party reneges if still waiting for exit control after its draw; omit for never"
+        None,
+        description=(
+            "a party reneges if still waiting for exit control after its draw; omit for never"
+        ),
     )
 
 
@@ -481,50 +491,80 @@ def check_references(s: Scenario) -> None:
     attrs = s.attributes
     modes = {m for cp in s.checkpoints.values() for m in cp.modes}
     if len(attrs) > 10:
-        raise ReferenceError_("attributes", f"at most 10 attributes are supported, got {len(attrs)}")
+        raise ReferenceError_(
+            "attributes", f"at most 10 attributes are supported, got {len(attrs)}"
+        )
     order = list(attrs)
     for name, attr in attrs.items():
         if attr.given is not None:
             if attr.given in attrs and order.index(attr.given) >= order.index(name):
-                raise ReferenceError_(f"attributes.{name}.given", f"{attr.given!r} must be declared before {name!r}")
+                raise ReferenceError_(
+                    f"attributes.{name}.given", f"{attr.given!r} must be declared before {name!r}"
+                )
             if attr.given not in attrs:
-                raise ReferenceError_(f"attributes.{name}.given", _unknown("attribute", attr.given, attrs))
+                raise ReferenceError_(
+                    f"attributes.{name}.given", _unknown("attribute", attr.given, attrs)
+                )
             if attrs[attr.given].per != "party":
                 raise ReferenceError_(f"attributes.{name}.given", "must name a per-party attribute")
     for name, country in s.countries.items():
         for i, req in enumerate(country.requires):
             if req not in attrs:
-                raise ReferenceError_(f"countries.{name}.requires[{i}]", _unknown("attribute", req, attrs))
+                raise ReferenceError_(
+                    f"countries.{name}.requires[{i}]", _unknown("attribute", req, attrs)
+                )
             if attrs[req].per != "party":
-                raise ReferenceError_(f"countries.{name}.requires[{i}]", "must be a per-party attribute")
+                raise ReferenceError_(
+                    f"countries.{name}.requires[{i}]", "must be a per-party attribute"
+                )
     clock = Clock(s.horizon.start, s.horizon.end)
     if s.horizon.start.minute or s.horizon.start.second or s.horizon.start.microsecond:
-        raise ReferenceError_("horizon.start", "must be on the hour (flows are kept in hourly bins)")
+        raise ReferenceError_(
+            "horizon.start", "must be on the hour (flows are kept in hourly bins)"
+        )
     for cid, cp in s.checkpoints.items():
         if not clock.whole_hour_offsets(cp.timezone):
             raise ReferenceError_(
                 f"checkpoints.{cid}.timezone",
-                f"{cp.timezone} is not a whole number of hours off the horizon start (not supported)",
+                f"{cp.timezone} is not a whole number of hours off the horizon start "
+                "(not supported)",
             )
         if cp.country not in s.countries:
-            raise ReferenceError_(f"checkpoints.{cid}.country", _unknown("country", cp.country, s.countries))
+            raise ReferenceError_(
+                f"checkpoints.{cid}.country", _unknown("country", cp.country, s.countries)
+            )
     for cname, klass in s.demand.classes.items():
         for mode in klass.modes:
             if mode not in modes:
-                raise ReferenceError_(f"demand.classes.{cname}.modes.{mode}", _unknown("mode", mode, modes))
+                raise ReferenceError_(
+                    f"demand.classes.{cname}.modes.{mode}", _unknown("mode", mode, modes)
+                )
     for oid, origin in s.demand.origins.items():
         for cid in origin.travel_hours:
             if cid not in s.checkpoints:
-                raise ReferenceError_(f"demand.origins.{oid}.travel_hours.{cid}", _unknown("checkpoint", cid, s.checkpoints))
+                raise ReferenceError_(
+                    f"demand.origins.{oid}.travel_hours.{cid}",
+                    _unknown("checkpoint", cid, s.checkpoints),
+                )
         for cname in origin.class_shares or {}:
             if cname not in s.demand.classes:
-                raise ReferenceError_(f"demand.origins.{oid}.class_shares.{cname}", _unknown("party class", cname, s.demand.classes))
+                raise ReferenceError_(
+                    f"demand.origins.{oid}.class_shares.{cname}",
+                    _unknown("party class", cname, s.demand.classes),
+                )
         for aname in origin.attribute_shares:
             if aname not in attrs:
-                raise ReferenceError_(f"demand.origins.{oid}.attribute_shares.{aname}", _unknown("attribute", aname, attrs))
-        if origin.class_shares and not math.isclose(sum(origin.class_shares.values()), 1.0, abs_tol=1e-6):
+                raise ReferenceError_(
+                    f"demand.origins.{oid}.attribute_shares.{aname}",
+                    _unknown("attribute", aname, attrs),
+                )
+        if origin.class_shares and not math.isclose(
+            sum(origin.class_shares.values()), 1.0, abs_tol=1e-6
+        ):
             total = sum(origin.class_shares.values())
-            raise ReferenceError_(f"demand.origins.{oid}.class_shares", f"shares sum to {total:g}, not 1")
+            raise ReferenceError_(
+                f"demand.origins.{oid}.class_shares", f"shares sum to {total:g}, not 1"
+            )
     if any(not o.class_shares for o in s.demand.origins.values()):
         total = sum(c.share for c in s.demand.classes.values())
         if not math.isclose(total, 1.0, abs_tol=1e-6):
@@ -546,17 +586,22 @@ def _check_policies(s: Scenario, attrs: dict[str, Attribute], modes: set[str]) -
         if p.start < s.horizon.start:
             raise ReferenceError_(
                 f"{base}.start",
-                f"{p.start.isoformat()} is before the horizon starts ({s.horizon.start.isoformat()}); "
-                "a policy already in force by then should start at the horizon start",
+                f"{p.start.isoformat()} is before the horizon starts "
+                f"({s.horizon.start.isoformat()}); a policy already in force by then "
+                "should start at the horizon start",
             )
         where = getattr(p, "where", None)
         if where is not None:
             for i, cid in enumerate(where.checkpoints):
                 if cid not in s.checkpoints:
-                    raise ReferenceError_(f"{base}.where.checkpoints[{i}]", _unknown("checkpoint", cid, s.checkpoints))
+                    raise ReferenceError_(
+                        f"{base}.where.checkpoints[{i}]", _unknown("checkpoint", cid, s.checkpoints)
+                    )
             for i, country in enumerate(where.countries):
                 if country not in s.countries:
-                    raise ReferenceError_(f"{base}.where.countries[{i}]", _unknown("country", country, s.countries))
+                    raise ReferenceError_(
+                        f"{base}.where.countries[{i}]", _unknown("country", country, s.countries)
+                    )
         cid = getattr(p, "checkpoint", None)
         if cid is not None and cid not in s.checkpoints:
             raise ReferenceError_(f"{base}.checkpoint", _unknown("checkpoint", cid, s.checkpoints))
@@ -564,17 +609,25 @@ def _check_policies(s: Scenario, attrs: dict[str, Attribute], modes: set[str]) -
         if attr is not None and attr not in attrs:
             raise ReferenceError_(f"{base}.attribute", _unknown("attribute", attr, attrs))
         if isinstance(p, ExitScreening) and attrs[p.attribute].per != "person":
-            raise ReferenceError_(f"{base}.attribute", "exit screening needs a per-person attribute")
+            raise ReferenceError_(
+                f"{base}.attribute", "exit screening needs a per-person attribute"
+            )
         if isinstance(p, AccessRestriction):
             for key in ("with_", "without"):
                 for i, a in enumerate(getattr(p.selector, key)):
                     if a not in attrs:
-                        raise ReferenceError_(f"{base}.selector.{key.rstrip('_')}[{i}]", _unknown("attribute", a, attrs))
+                        raise ReferenceError_(
+                            f"{base}.selector.{key.rstrip('_')}[{i}]",
+                            _unknown("attribute", a, attrs),
+                        )
             for i, m in enumerate(p.selector.modes or []):
                 if m not in modes:
                     raise ReferenceError_(f"{base}.selector.modes[{i}]", _unknown("mode", m, modes))
         if isinstance(p, CapacityChange) and p.mode not in s.checkpoints[p.checkpoint].modes:
-            raise ReferenceError_(f"{base}.mode", _unknown(f"mode at {p.checkpoint}", p.mode, s.checkpoints[p.checkpoint].modes))
+            raise ReferenceError_(
+                f"{base}.mode",
+                _unknown(f"mode at {p.checkpoint}", p.mode, s.checkpoints[p.checkpoint].modes),
+            )
     _check_capacity_overlaps(s)
 
 
@@ -586,9 +639,15 @@ def _check_capacity_overlaps(s: Scenario) -> None:
     changes = [(pid, p) for pid, p in s.policies.items() if isinstance(p, CapacityChange)]
     for i, (pid, p) in enumerate(changes):
         for qid, q in changes[:i]:
-            if (p.checkpoint, p.mode) != (q.checkpoint, q.mode) or not set(p.stages) & set(q.stages):
+            if (p.checkpoint, p.mode) != (q.checkpoint, q.mode) or not set(p.stages) & set(
+                q.stages
+            ):
                 continue
-            fields = [f for f in ("lanes", "service_multiplier") if getattr(p, f) is not None and getattr(q, f) is not None]
+            fields = [
+                f
+                for f in ("lanes", "service_multiplier")
+                if getattr(p, f) is not None and getattr(q, f) is not None
+            ]
             p_end, q_end = p.end or s.horizon.end, q.end or s.horizon.end
             if fields and p.start < q_end and q.start < p_end:
                 raise ReferenceError_(
