@@ -41,7 +41,7 @@ report: $(STAMP)
 	$(FLOWSIM) report results/historical_2022_fit results/counterfactuals --out results/report.html
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -n auto $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py $(ARGS)
