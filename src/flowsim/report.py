@@ -16,6 +16,7 @@ import pandas as pd
 
 from flowsim import __version__
 from flowsim.errors import RunError
+from flowsim.fit import FIT_COLUMNS
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;\
@@ -101,20 +102,7 @@ def _fit_section(folder: Path) -> str:
         f"{ok['log_error'].abs().median():.3f}; "
         f"{ok['covered'].astype(float).mean():.0%} inside the simulated 90% band.</p>"
     )
-    columns = [
-        "id",
-        "metric",
-        "value",
-        "low",
-        "high",
-        "sim_p05",
-        "sim_p50",
-        "sim_p95",
-        "log_error",
-        "covered",
-        "status",
-    ]
-    out = ["<h2>Fit to reported figures</h2>", summary, _table(fit[columns])]
+    out = ["<h2>Fit to reported figures</h2>", summary, _table(fit[FIT_COLUMNS])]
     for name in ("fit.png", "validation/fit.png"):
         if (folder / name).exists():
             out.append(_image(folder / name, "simulated against reported"))
