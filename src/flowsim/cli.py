@@ -141,8 +141,18 @@ def _print_summary(result, out: Path) -> None:
     print(f"results written to {out}")
 
 
-#: A folder holding one of these was written by flowsim and may be replaced by a rerun.
-RESULT_MARKERS = ("metadata.json", "comparison.csv")
+def written_by_flowsim(folder: Path) -> bool:
+    """True if `folder` holds flowsim's record of a run, so a rerun may replace it.
+
+    A run or validation leaves ``metadata.json``; a comparison ``comparison.csv`` and
+    ``scenarios/<name>/metadata.json``. The figures committed under ``results/`` keep
+    their ``metadata.json`` beside them, so that ``make run`` may replace them.
+    """
+    return (
+        (folder / "metadata.json").is_file()
+        or (folder / "comparison.csv").is_file()
+        or any(folder.glob("scenarios/*/metadata.json"))
+    )
 
 
 def _check_writable(out: Path, folder: bool = True) -> None:
@@ -160,7 +170,7 @@ def _check_writable(out: Path, folder: bool = True) -> None:
             raise RunError(
                 "exists and is not a folder (results are written as a folder)", file=str(out)
             )
-        if any(out.iterdir()) and not any((out / name).exists() for name in RESULT_MARKERS):
+        if any(out.iterdir()) and not written_by_flowsim(out):
             raise RunError(
                 "exists and is not a flowsim result folder, so it will not be replaced; "
                 "choose another --out or delete it",
