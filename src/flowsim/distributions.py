@@ -24,7 +24,7 @@ class Distribution:
     sample: Callable[[np.random.Generator, int], np.ndarray]
 
     def sampler(self, rng: np.random.Generator) -> Callable[[int], np.ndarray]:
-        """Batch sampler bound to `rng`, for `streams.Buffered`."""
+        """Batch sampler bound to `rng`, for `streams.buffered`."""
         return lambda n: self.sample(rng, n)
 
 

@@ -35,8 +35,9 @@ class Stage:
         "calls",
         "capacity",
         "deadlines",
+        "done",
         "env",
-        "is_exit",
+        "extra_rules",
         "joined_queue",
         "mean_minutes",
         "multiplier",
@@ -78,7 +79,6 @@ class Stage:
         self.mean_minutes = mean_minutes
         self.pass_through = mean_minutes == 0.0
         self.multiplier = 1.0
-        self.is_exit = is_exit
         self.on_done = on_done
         self.on_renege = on_renege
         self.renege = on_renege is not None
@@ -97,6 +97,9 @@ class Stage:
         self.wait_total = 0.0  # minutes queued by those served
         self.reneged = 0
         self.renege_wait_total = 0.0
+        #: rules that may add exit-check minutes: the site's (shared) list, or none
+        self.extra_rules = site.rules if is_exit else ()
+        self.done = self._done  # bound once: the hot path schedules it for every party
 
     def expected_wait_minutes(self) -> float:
         """Queue length times mean service time over lanes: what an arriving party expects."""
@@ -112,8 +115,8 @@ class Stage:
         if self.deadlines and self.deadlines[0][0] <= now:
             self.settle(now)
         party.joined = now
-        if self.open and self.busy < self.capacity and not self.waiting_units:
-            self._start(party, now)
+        if self.busy < self.capacity and self.open and not self.waiting_units:
+            self._start(party, now)  # waited 0 minutes
             return
         party.state = WAITING
         party.stage = self
@@ -167,12 +170,9 @@ class Stage:
         self.served += 1
         self.wait_total += now - party.joined
         delay = self.service() * self.multiplier
-        if self.is_exit:
-            for rule in self.site.rules:
-                delay += rule.extra_exit_minutes(party)
-        heappush(
-            self.calls, (now + delay, next(self.seq), self._done, party)
-        )  # env.call_in, inlined
+        for rule in self.extra_rules:
+            delay += rule.extra_exit_minutes(party)
+        heappush(self.calls, (now + delay, next(self.seq), self.done, party))  # env.call_in
 
     def _done(self, party: Party, now: float) -> None:
         self.busy -= 1
@@ -215,6 +215,7 @@ class Site:
         self.env = env
         self.monitor = monitor
         self.counters: SiteCounters = monitor.sites[index]
+        self.trace = monitor.trace
         self.leave = leave
         self.rules: list[Rule] = []
         self.exit: dict[str, Stage] = {}
@@ -269,10 +270,11 @@ class Site:
             return
         party.state = DONE
         h = int(now // 60.0)  # a valid hour: see `arrive`
-        self.counters.entries[h] += party.size
-        self.counters.record_wait(h, party.size, (now - party.arrived) / 60.0)
-        if self.monitor.trace is not None:
-            self.monitor.trace.append(
+        counters = self.counters
+        counters.entries[h] += party.size
+        counters.record_wait(h, party.size, (now - party.arrived) / 60.0)
+        if self.trace is not None:
+            self.trace.append(
                 (party.pid, self.id, party.mode, party.size, party.arrived, now, "entries")
             )
 
@@ -298,8 +300,8 @@ class Site:
     def count(self, metric: str, party: Party, persons: int, now: float) -> None:
         """Count `persons` of `party` under a flow metric at time `now`."""
         getattr(self.counters, metric)[self.monitor.hour(now)] += persons
-        if self.monitor.trace is not None:
-            self.monitor.trace.append(
+        if self.trace is not None:
+            self.trace.append(
                 (party.pid, self.id, party.mode, persons, party.arrived, now, metric)
             )
 

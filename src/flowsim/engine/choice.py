@@ -22,7 +22,7 @@ from flowsim.demand import PartyBatch, class_shares
 if TYPE_CHECKING:
     from flowsim.engine.model import Model
     from flowsim.engine.traveller import Party
-    from flowsim.streams import Buffered
+    from flowsim.streams import Draws
 
 NO_CHOICE = -1
 
@@ -30,7 +30,7 @@ NO_CHOICE = -1
 class Chooser:
     """Cached choice probabilities and the sampling of choices."""
 
-    def __init__(self, model: Model, retry: Buffered) -> None:
+    def __init__(self, model: Model, retry: Draws) -> None:
         s = model.scenario
         self.model = model
         self._retry = retry

@@ -27,7 +27,7 @@ from flowsim.engine.choice import NO_CHOICE, Chooser
 from flowsim.engine.traveller import DONE, TRAVELLING, WAITING, Party
 from flowsim.monitor import STOCK_METRICS, Monitor
 from flowsim.scenario.schema import Scenario, Targets
-from flowsim.streams import Buffered, Streams
+from flowsim.streams import Draws, Streams, buffered
 from flowsim.timebase import Clock, local_time_of_day_minutes, zone
 
 
@@ -134,7 +134,7 @@ class Model:
                             self.env,
                             site,
                             lanes=stage_spec.lanes,
-                            service=Buffered(dist.sampler(rng)),
+                            service=buffered(dist.sampler(rng)),
                             mean_minutes=dist.mean,
                             is_exit=is_exit,
                             on_done=site.exit_done if is_exit else site.entry_done,
@@ -208,7 +208,7 @@ class Model:
         """True if the attribute is held by single persons rather than whole parties."""
         return self.scenario.attributes[name].per == "person"
 
-    def uniform(self, name: str) -> Buffered:
+    def uniform(self, name: str) -> Draws:
         """A buffered U(0, 1) stream of its own, e.g. ``"policy/finland_ban"``."""
         return self.streams.uniform(name)
 

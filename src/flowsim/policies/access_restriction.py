@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from flowsim.engine.model import Model
     from flowsim.engine.traveller import Party
     from flowsim.scenario.schema import AccessRestriction
-    from flowsim.streams import Buffered
+    from flowsim.streams import Draws
 
 
 class AccessRule(Rule):
@@ -23,7 +23,7 @@ class AccessRule(Rule):
         with_mask: int,
         without_mask: int,
         compliance: float,
-        uniform: Buffered,
+        uniform: Draws,
     ) -> None:
         self.modes = modes
         self.with_mask = with_mask

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from flowsim.engine.model import Model
     from flowsim.engine.traveller import Party
     from flowsim.scenario.schema import ExitScreening
-    from flowsim.streams import Buffered
+    from flowsim.streams import Draws
 
 
 class ScreeningRule(Rule):
@@ -23,7 +23,7 @@ class ScreeningRule(Rule):
         turn_back_share: float,
         extra_minutes: float,
         deterrence: float,
-        uniform: Buffered,
+        uniform: Draws,
     ) -> None:
         self.index = index
         self.bit = 1 << index
