@@ -8,6 +8,8 @@ import numpy as np
 
 import flowsim
 from flowsim.demand import PartySource
+from flowsim.distributions import party_size
+from flowsim.scenario import schema
 from flowsim.streams import Streams
 
 SMALL = Path(__file__).parent / "scenarios" / "small.yaml"
@@ -43,3 +45,16 @@ def test_a_block_without_parties_looks_like_one_with_parties():
     for name, values in full.items():
         assert empty[name].size == 0, name
         assert (empty[name].dtype, empty[name].shape[1:]) == (values.dtype, values.shape[1:]), name
+
+
+def test_categorical_party_sizes_draw_what_numpy_choice_draws():
+    """The categorical sampler skips `Generator.choice`'s per-call checks, not its numbers:
+    same values and the same stream position afterwards, so results stay comparable."""
+    spec = schema.Categorical(dist="categorical", values=[1, 2, 3, 5], weights=[0.4, 0.3, 0.2, 0.1])
+    sizes = party_size(spec)
+    for seed in range(20):
+        ours, numpys = np.random.default_rng(seed), np.random.default_rng(seed)
+        n = 7 * seed
+        expected = numpys.choice(np.array([1, 2, 3, 5]), n, p=np.array([0.4, 0.3, 0.2, 0.1]))
+        np.testing.assert_array_equal(sizes.sample(ours, n), expected)
+        assert ours.random() == numpys.random()

@@ -66,5 +66,10 @@ def party_size(spec: schema.CountDist) -> Distribution:
             p = np.asarray(weights, dtype=float) / sum(weights)
             mean = float(v @ p)
             variance = float((v - mean) ** 2 @ p)
-            return Distribution(mean, variance, lambda rng, n: rng.choice(v, n, p=p))
+            cdf = p.cumsum()
+            cdf /= cdf[-1]
+            # What `rng.choice(v, n, p=p)` does, draw for draw, without re-checking `p` each call.
+            return Distribution(
+                mean, variance, lambda rng, n: v[cdf.searchsorted(rng.random(n), side="right")]
+            )
     raise TypeError(f"unknown party-size spec {spec!r}")

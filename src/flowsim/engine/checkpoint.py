@@ -301,9 +301,7 @@ class Site:
         """Count `persons` of `party` under a flow metric at time `now`."""
         getattr(self.counters, metric)[self.monitor.hour(now)] += persons
         if self.trace is not None:
-            self.trace.append(
-                (party.pid, self.id, party.mode, persons, party.arrived, now, metric)
-            )
+            self.trace.append((party.pid, self.id, party.mode, persons, party.arrived, now, metric))
 
     # --- hook API for policies ------------------------------------------------------
 

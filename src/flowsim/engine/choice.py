@@ -89,6 +89,18 @@ class Chooser:
         self.travel_array = np.array(self.travel_minutes).reshape(
             len(self.travel_minutes), len(model.sites)
         )
+        # All rows side by side, so that `refresh` is a few array operations, not a loop.
+        self._flat_idx = np.concatenate([idx for per_class in self.rows for idx, _, _ in per_class])
+        self._flat_base = np.concatenate(
+            [base for per_class in self.rows for _, base, _ in per_class], axis=1
+        )
+        self._row_bounds: list[list[tuple[int, int]]] = []
+        end = 0
+        for per_class in self.rows:
+            self._row_bounds.append([(end, end := end + idx.size) for idx, _, _ in per_class])
+        nonempty = [(a, b) for bounds in self._row_bounds for a, b in bounds if b > a]
+        self._row_starts = np.array([a for a, _ in nonempty], dtype=np.int64)
+        self._row_lengths = np.array([b - a for a, b in nonempty], dtype=np.int64)
         self._weights: list[list[np.ndarray]] = []
         self._row_indices = [[idx.tolist() for idx, _, _ in per_class] for per_class in self.rows]
         self._row_cache: dict[tuple[int, int, int, int], list[float]] = {}
@@ -114,20 +126,17 @@ class Chooser:
             wait_hours[a] = wait / 60.0 if usable[a] else 0.0
         uninformed_ok = self._docs_ok & usable
         informed_ok = uninformed_ok & ~self._blocked
-        self._weights = []
-        for per_class in self.rows:
-            out = []
-            for idx, base, _ in per_class:
-                if idx.size == 0:
-                    out.append(np.zeros((4, uninformed_ok.shape[0], 0)))
-                    continue
-                groups = []
-                for group_base in base:  # normal traffic, then the surge
-                    utility = group_base - self._hours_weight * wait_hours[idx]
-                    w = np.exp(utility - utility.max())
-                    groups += [uninformed_ok[:, idx] * w, informed_ok[:, idx] * w]
-                out.append(np.stack(groups))  # [surge * 2 + informed, profile, alternative]
-            self._weights.append(out)
+        idx = self._flat_idx
+        utility = self._flat_base - self._hours_weight * wait_hours[idx]  # [normal|surge, row alt]
+        if idx.size:
+            row_max = np.maximum.reduceat(utility, self._row_starts, axis=1)
+            utility -= np.repeat(row_max, self._row_lengths, axis=1)
+        w = np.exp(utility)
+        flat = np.empty((4, uninformed_ok.shape[0], idx.size))  # [surge * 2 + informed, profile, .]
+        for group in (0, 1):
+            flat[2 * group] = uninformed_ok[:, idx] * w[group]
+            flat[2 * group + 1] = informed_ok[:, idx] * w[group]
+        self._weights = [[flat[:, :, a:b] for a, b in bounds] for bounds in self._row_bounds]
 
     def _update_known(self) -> None:
         n_profiles = self._docs_ok.shape[0]
