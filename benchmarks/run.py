@@ -2,12 +2,15 @@
 
 Usage::
 
-    python benchmarks/run.py [--quick] [--out FILE.md]
+    python benchmarks/run.py [--quick] [--rounds N] [--out FILE.md]
 
 Every measured case runs in a fresh Python subprocess (this script re-invoked with
 ``--child``), so imports, caches and heap growth of one case cannot leak into the
 next; the child reports wall seconds (``time.perf_counter`` around the work only)
 and its peak resident set size (``getrusage(RUSAGE_SELF).ru_maxrss``, KiB on Linux).
+The M/M/c cases run ``--rounds`` times, interleaved (engine, plain SimPy, heapq,
+records, then again), and report medians: a ratio is the median of the ratios within
+a round, so a machine whose speed drifts during the run still compares like with like.
 See benchmarks/README.md for what each row measures and how to read the ratios.
 """
 
@@ -308,16 +311,28 @@ def _fmt_int(x: Any) -> str:
     return "" if x is None else f"{int(x):,}"
 
 
-def row(
-    r: dict[str, Any], floor: float, plain: dict | None = None, heap: dict | None = None
-) -> str:
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median seconds."""
+    return sorted(runs, key=lambda r: r["seconds"])[(len(runs) - 1) // 2]
+
+
+def ratio(num: list[dict[str, Any]], den: list[dict[str, Any]]) -> tuple[float, float, float]:
+    """Median, min and max over rounds of seconds(num) / seconds(den), round by round."""
+    values = sorted(a["seconds"] / b["seconds"] for a, b in zip(num, den, strict=True))
+    return values[(len(values) - 1) // 2], values[0], values[-1]
+
+
+def spread(r: tuple[float, float, float]) -> str:
+    """A ratio as ``median (min–max)``."""
+    return f"{r[0]:.2f}x ({r[1]:.2f}–{r[2]:.2f})" if r[1] != r[2] else f"{r[0]:.2f}x"
+
+
+def row(r: dict[str, Any], floor: float, speedup: str = "", vs_heap: str = "") -> str:
     n = r["travellers"]
     secs = r["seconds"]
     events = r.get("events")
     ept = f"{events / n:.2f}" if events is not None and n else ""
     wait = f"{r['mean_wait']:.3f}" if r.get("mean_wait") is not None else ""
-    speedup = f"{plain['seconds'] / secs:.2f}x" if plain else ""
-    vs_heap = f"{secs / heap['seconds']:.2f}x" if heap else ""
     return (
         f"| {r['label']} | {_fmt_int(n)} | {_fmt_int(r.get('parties'))} | {secs:.2f} | "
         f"{n / secs:,.0f} | {r['peak_mib']:.0f} | {r['peak_mib'] - floor:.0f} | {ept} | {wait} | "
@@ -328,9 +343,14 @@ def row(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the 1e6 and x10 rows (CI smoke)")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="interleaved rounds of the M/M/c cases (median)"
+    )
     parser.add_argument("--out", type=Path, help="also write the Markdown table to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.child:
         run_child(json.loads(args.child))
         return 0
@@ -362,26 +382,34 @@ def main(argv: list[str] | None = None) -> int:
     for n, name in [(100_000, "1e5"), (1_000_000, "1e6")]:
         if args.quick and n > 100_000:
             continue
-        eng = measure({"case": "mmc_engine", "n": n}, f"mmc {name}")
-        # The references simulate exactly as many travellers as the engine set out.
-        size = eng["travellers"] or n
-        plain = measure({"case": "plain", "n": size}, f"mmc {name} · plain SimPy")
-        heap = measure({"case": "heapq", "n": size}, f"mmc {name} · heapq")
-        records = measure({"case": "records", "n": size}, f"mmc {name} · heapq + party records")
+        runs: dict[str, list[dict[str, Any]]] = {k: [] for k in ("eng", "plain", "heap", "rec")}
+        size = n
+        for _ in range(args.rounds):
+            runs["eng"].append(measure({"case": "mmc_engine", "n": n}, f"mmc {name}"))
+            # The references simulate exactly as many travellers as the engine set out.
+            size = runs["eng"][0]["travellers"] or n
+            for key, case, label in (
+                ("plain", "plain", "plain SimPy"),
+                ("heap", "heapq", "heapq"),
+                ("rec", "records", "heapq + party records"),
+            ):
+                runs[key].append(measure({"case": case, "n": size}, f"mmc {name} · {label}"))
+        eng, plain, heap, records = (median_run(runs[k]) for k in ("eng", "plain", "heap", "rec"))
         engines[n] = eng
+        speedup = ratio(runs["plain"], runs["eng"])
         rows += [
-            row(eng, floor, plain, heap),
+            row(eng, floor, spread(speedup), spread(ratio(runs["eng"], runs["heap"]))),
             row(plain, rfloor),
             row(heap, rfloor),
             row(records, rfloor),
         ]
-        if plain["seconds"] <= eng["seconds"]:
+        if speedup[0] <= 1.0:
             notes.append(f"ANOMALY mmc {name}: the engine is not faster than plain SimPy.")
         notes.append(
-            f"mmc {name}: heapq + party records is {records['seconds'] / heap['seconds']:.2f}x "
-            f"heapq and {plain['seconds'] / records['seconds']:.2f}x faster than plain SimPy "
+            f"mmc {name}: heapq + party records is {spread(ratio(runs['rec'], runs['heap']))} "
+            f"heapq and {spread(ratio(runs['plain'], runs['rec']))} faster than plain SimPy "
             f"(the most an engine with a record and two events per traveller can be); "
-            f"the engine is {eng['seconds'] / records['seconds']:.2f}x heapq + party records."
+            f"the engine is {spread(ratio(runs['eng'], runs['rec']))} heapq + party records."
         )
         waits = [r.get("mean_wait") for r in (eng, plain, heap, records)]
         if all(w is not None for w in waits):
@@ -404,7 +432,9 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = [
         *header(),
-        f"- mode: {'quick' if args.quick else 'full'}; import-only peak RSS: engine rows "
+        f"- mode: {'quick' if args.quick else 'full'}, M/M/c cases: median of {args.rounds} "
+        f"interleaved round(s), ratios as median (min–max) of the rounds' ratios; "
+        f"import-only peak RSS: engine rows "
         f"{floor:.0f} MiB, reference rows {rfloor:.0f} MiB; total benchmark time "
         f"{time.perf_counter() - started:.0f} s",
         "",
