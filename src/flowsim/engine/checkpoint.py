@@ -53,7 +53,6 @@ class Stage:
         "served",
         "service",
         "since",
-        "site",
         "wait_total",
         "waiting_persons",
         "waiting_units",
@@ -73,7 +72,6 @@ class Stage:
     ) -> None:
         self.env = env
         self.calls, self.seq = env.calls, env.seq
-        self.site = site
         self.capacity = lanes
         self.service = service
         self.mean_minutes = mean_minutes
