@@ -146,6 +146,7 @@ class PartySource:
             )
             for name, spec in scenario.attributes.items()
         ]
+        self._bit_values = np.int64(1) << np.arange(len(names), dtype=np.int64)
 
     def _no_parties(self) -> PartyBatch:
         empty, flags = np.empty(0), np.empty(0, dtype=bool)
@@ -180,8 +181,15 @@ class PartySource:
         sizes = self._size.sample(rng["size"], n)
         counts = np.zeros((n, len(self._attributes)), dtype=np.int64)
         for i, (base_share, surge_share, per_person, given) in enumerate(self._attributes):
+            if base_share == surge_share == 0.0:
+                continue  # nobody holds it: no draws (each part has its own stream position)
             attr_rng = self._rng["attributes"].at(block, part=i)
-            share = np.where(is_surge, surge_share, base_share)
+            # One share for all, where normal and surge traffic agree: the same draws.
+            share = (
+                base_share
+                if base_share == surge_share
+                else np.where(is_surge, surge_share, base_share)
+            )
             if per_person:
                 held = attr_rng.binomial(sizes, share)
             else:
@@ -189,13 +197,12 @@ class PartySource:
             if given >= 0:
                 held = np.where(counts[:, given] > 0, held, 0)
             counts[:, i] = held
-        bits = (counts > 0).astype(np.int64) << np.arange(len(self._attributes), dtype=np.int64)
         order = np.argsort(times, kind="stable")
         return PartyBatch(
             times=times[order],
             sizes=sizes[order],
             counts=counts[order],
-            profiles=bits.sum(axis=1)[order],
+            profiles=((counts > 0) @ self._bit_values)[order],
             informed=(rng["informed"].random(n) < self._informed_share)[order],
             surge=is_surge[order],
             choice_u=rng["choice"].random(n)[order],
