@@ -3,6 +3,7 @@
 Usage::
 
     python benchmarks/run.py [--quick] [--rounds N] [--out FILE.md]
+    python benchmarks/run.py --instructions [--out FILE.md]
 
 Every measured case runs in a fresh Python subprocess (this script re-invoked with
 ``--child``), so imports, caches and heap growth of one case cannot leak into the
@@ -11,6 +12,10 @@ and its peak resident set size (``getrusage(RUSAGE_SELF).ru_maxrss``, KiB on Lin
 The M/M/c cases run ``--rounds`` times, interleaved (engine, plain SimPy, heapq,
 records, then again), and report medians: a ratio is the median of the ratios within
 a round, so a machine whose speed drifts during the run still compares like with like.
+With ``--instructions`` the M/M/c cases instead run under valgrind's callgrind, at
+10^4 and 10^5 travellers, and the report gives instructions per traveller (the
+difference between the two sizes, so imports and set-up cancel out): a count that,
+unlike seconds, does not move with the load of a shared machine.
 See benchmarks/README.md for what each row measures and how to read the ratios.
 """
 
@@ -24,6 +29,7 @@ import os
 import platform
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -43,6 +49,8 @@ MMC_SEED = 20220921
 MMC_WQ = 81 / 19
 
 _CHILD_RESULT = "BENCH-RESULT "
+#: The two sizes whose difference gives instructions per traveller.
+INSTRUCTION_SIZES = (10_000, 100_000)
 
 
 # --- the cases (run inside the child) ------------------------------------------------
@@ -311,6 +319,75 @@ def _fmt_int(x: Any) -> str:
     return "" if x is None else f"{int(x):,}"
 
 
+def count_instructions(spec: dict[str, Any], label: str) -> dict[str, Any]:
+    """Run one case under callgrind; its measurements plus ``instructions`` (whole process)."""
+    print(f"[bench] {label} (callgrind) ...", file=sys.stderr, flush=True)
+    proc = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--child",
+            json.dumps(spec),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(_CHILD_RESULT)]
+    collected = re.search(r"Collected : (\d+)", proc.stderr)
+    if proc.returncode != 0 or not lines or not collected:
+        sys.stderr.write(proc.stderr[-4000:])
+        raise SystemExit(
+            f"benchmark case {label!r} failed under callgrind (exit {proc.returncode})"
+        )
+    return {**json.loads(lines[-1][len(_CHILD_RESULT) :]), "instructions": int(collected[1])}
+
+
+def instructions_report() -> list[str]:
+    """Instructions per traveller of the M/M/c cases, from runs at two sizes."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind on PATH (e.g. apt-get install valgrind)")
+    small, large = INSTRUCTION_SIZES
+    cases = [
+        ("mmc_engine", "flowsim"),
+        ("plain", "plain SimPy"),
+        ("heapq", "heapq"),
+        ("records", "heapq + party records"),
+    ]
+    per_traveller: dict[str, float] = {}
+    engine_travellers: dict[int, int] = {}
+    for case, label in cases:
+        runs = []
+        for n in (small, large):
+            # The references simulate exactly as many travellers as the engine set out.
+            size = engine_travellers.get(n, n)
+            runs.append(count_instructions({"case": case, "n": size}, f"mmc {n:,} · {label}"))
+            if case == "mmc_engine":
+                engine_travellers[n] = runs[-1]["travellers"]
+        extra = runs[1]["instructions"] - runs[0]["instructions"]
+        per_traveller[case] = extra / (runs[1]["travellers"] - runs[0]["travellers"])
+    plain, heap = per_traveller["plain"], per_traveller["heapq"]
+    rows = [
+        f"| {label} | {per_traveller[case]:,.0f} | {plain / per_traveller[case]:.2f}x | "
+        f"{per_traveller[case] / heap:.2f}x |"
+        for case, label in cases
+    ]
+    return [
+        f"- mode: instructions (valgrind callgrind), M/M/2 at {small:,} and {large:,} "
+        "travellers; per traveller = difference of the whole-process counts / difference "
+        "of travellers",
+        "",
+        "| case | instructions per traveller | faster than plain SimPy | / heapq |",
+        "|---|--:|--:|--:|",
+        *rows,
+        "",
+    ]
+
+
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The run with the median seconds."""
     return sorted(runs, key=lambda r: r["seconds"])[(len(runs) - 1) // 2]
@@ -346,6 +423,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=5, help="interleaved rounds of the M/M/c cases (median)"
     )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions of the M/M/c cases under callgrind instead of timing",
+    )
     parser.add_argument("--out", type=Path, help="also write the Markdown table to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -354,6 +436,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         run_child(json.loads(args.child))
         return 0
+
+    if args.instructions:
+        return write_report([*header(), *instructions_report()], args.out)
 
     started = time.perf_counter()
     baseline = measure({"case": "baseline", "what": "engine"}, "imports only (engine)")
@@ -446,11 +531,16 @@ def main(argv: list[str] | None = None) -> int:
         *(f"- {n}" for n in notes),
         "",
     ]
+    return write_report(lines, args.out)
+
+
+def write_report(lines: list[str], out: Path | None) -> int:
+    """Print the report and, with ``--out``, write it to that file."""
     text = "\n".join(lines)
     print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
     return 0
 
 
