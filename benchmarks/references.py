@@ -1,6 +1,6 @@
 """Reference implementations of an M/M/c FCFS workload for speed comparisons.
 
-Three baselines that simulate exactly the same model as the engine benchmarks:
+Four baselines that simulate exactly the same model as the engine benchmarks:
 Poisson arrivals at rate ``lam``, ``c`` identical servers with exponential
 service at rate ``mu``, one FCFS queue, run until ``n_travellers`` have
 arrived and all of them have been served.
@@ -13,6 +13,10 @@ arrived and all of them have been served.
 * :func:`heapq_records_mmc` is that loop carrying one flowsim `Party` record per
   traveller and counting admissions per hour: the floor for any engine built like
   ours, with a record per party and an event per arrival and per service.
+* :func:`lane_recursion_records_mmc` keeps the records and the hourly counter but has
+  no events at all: FCFS lanes as a heap of the times they fall free (the
+  Kiefer–Wolfowitz recursion), so a service start is a computation, not an event. The
+  floor for an engine redesigned that way.
 
 All draw scalar variates from a local ``random.Random(seed)``. Each returns
 ``{"served": int, "mean_wait": float, "events": int | None}``; with
@@ -31,7 +35,7 @@ import simpy
 
 from flowsim.engine.traveller import Party
 
-__all__ = ["heapq_mmc", "heapq_records_mmc", "plain_simpy_mmc"]
+__all__ = ["heapq_mmc", "heapq_records_mmc", "lane_recursion_records_mmc", "plain_simpy_mmc"]
 
 
 def _check(n_travellers: int, lam: float, mu: float, c: int) -> None:
@@ -253,6 +257,55 @@ def heapq_records_mmc(
         "served": sum(admitted_per_hour.values()),
         "mean_wait": sum(waits) / n_travellers,
         "events": events,
+    }
+    if return_waits:
+        out["waits"] = waits
+    return out
+
+
+def lane_recursion_records_mmc(
+    n_travellers: int,
+    lam: float,
+    mu: float,
+    c: int,
+    seed: int,
+    *,
+    return_waits: bool = False,
+) -> dict[str, Any]:
+    """M/M/c FCFS without an event loop: each arrival's start is computed from the lanes.
+
+    Arrivals come in time order; ``lanes`` is a heap of the times the ``c`` lanes fall
+    free, so a traveller starts at ``max(arrival, lanes[0])`` and that lane falls free
+    again after its service. A `Party` record per traveller and the hourly admission
+    counter are kept as in `heapq_records_mmc`. Draws differ in order from the other
+    references (a traveller's service is drawn when it arrives), so the sample path
+    differs; the queue is the same.
+
+    Parameters and returns as `heapq_mmc`; ``events`` is 0.
+    """
+    _check(n_travellers, lam, mu, c)
+    rng = random.Random(seed)
+    expo = rng.expovariate
+    replace = heapq.heapreplace
+    inf = float("inf")
+    lanes = [0.0] * c
+    admitted_per_hour: defaultdict[int, int] = defaultdict(int)
+    waits: list[float] = []
+    now = 0.0
+    for pid in range(n_travellers):
+        now += expo(lam)
+        party = Party(pid, 0, 0, 1, [0], 0, False, inf, inf)
+        party.joined = now
+        start = lanes[0] if lanes[0] > now else now
+        done = start + expo(mu)
+        replace(lanes, done)
+        waits.append(start - now)
+        admitted_per_hour[int(done // 60.0)] += party.size
+
+    out: dict[str, Any] = {
+        "served": sum(admitted_per_hour.values()),
+        "mean_wait": sum(waits) / n_travellers,
+        "events": 0,
     }
     if return_waits:
         out["waits"] = waits

@@ -9,8 +9,8 @@ Every measured case runs in a fresh Python subprocess (this script re-invoked wi
 ``--child``), so imports, caches and heap growth of one case cannot leak into the
 next; the child reports wall seconds (``time.perf_counter`` around the work only)
 and its peak resident set size (``getrusage(RUSAGE_SELF).ru_maxrss``, KiB on Linux).
-The M/M/c cases run ``--rounds`` times, interleaved (engine, plain SimPy, heapq,
-records, then again), and report medians: a ratio is the median of the ratios within
+The M/M/c cases run ``--rounds`` times, interleaved (the engine, then each reference,
+then again), and report medians: a ratio is the median of the ratios within
 a round, so a machine whose speed drifts during the run still compares like with like.
 With ``--instructions`` the M/M/c cases instead run under valgrind's callgrind, at
 10^4 and 10^5 travellers, and the report gives instructions per traveller (the
@@ -49,6 +49,13 @@ MMC_SEED = 20220921
 MMC_WQ = 81 / 19
 
 _CHILD_RESULT = "BENCH-RESULT "
+#: The M/M/c references (case, label), in the order they run and print.
+REFERENCES = (
+    ("plain", "plain SimPy"),
+    ("heapq", "heapq"),
+    ("records", "heapq + party records"),
+    ("lanes", "lane recursion + party records"),
+)
 #: The two sizes whose difference gives instructions per traveller.
 INSTRUCTION_SIZES = (10_000, 100_000)
 
@@ -198,9 +205,19 @@ def case_mmc_engine(n: int) -> dict[str, Any]:
 
 def case_mmc_reference(kind: str, n: int) -> dict[str, Any]:
     _import_paths()
-    from benchmarks.references import heapq_mmc, heapq_records_mmc, plain_simpy_mmc
+    from benchmarks.references import (
+        heapq_mmc,
+        heapq_records_mmc,
+        lane_recursion_records_mmc,
+        plain_simpy_mmc,
+    )
 
-    fn = {"plain": plain_simpy_mmc, "heapq": heapq_mmc, "records": heapq_records_mmc}[kind]
+    fn = {
+        "plain": plain_simpy_mmc,
+        "heapq": heapq_mmc,
+        "records": heapq_records_mmc,
+        "lanes": lane_recursion_records_mmc,
+    }[kind]
     t0 = time.perf_counter()
     res = fn(n, MMC_LAM, MMC_MU, MMC_LANES, MMC_SEED)
     seconds = time.perf_counter() - t0
@@ -232,7 +249,7 @@ def run_child(spec: dict[str, Any]) -> None:
         out = case_historical(spec["factor"])
     elif kind == "mmc_engine":
         out = case_mmc_engine(spec["n"])
-    elif kind in ("plain", "heapq", "records"):
+    elif kind in dict(REFERENCES):
         out = case_mmc_reference(kind, spec["n"])
     elif kind == "baseline":
         out = case_baseline(spec["what"])
@@ -352,12 +369,7 @@ def instructions_report() -> list[str]:
     if shutil.which("valgrind") is None:
         raise SystemExit("--instructions needs valgrind on PATH (e.g. apt-get install valgrind)")
     small, large = INSTRUCTION_SIZES
-    cases = [
-        ("mmc_engine", "flowsim"),
-        ("plain", "plain SimPy"),
-        ("heapq", "heapq"),
-        ("records", "heapq + party records"),
-    ]
+    cases = [("mmc_engine", "flowsim"), *REFERENCES]
     per_traveller: dict[str, float] = {}
     engine_travellers: dict[int, int] = {}
     for case, label in cases:
@@ -467,42 +479,43 @@ def main(argv: list[str] | None = None) -> int:
     for n, name in [(100_000, "1e5"), (1_000_000, "1e6")]:
         if args.quick and n > 100_000:
             continue
-        runs: dict[str, list[dict[str, Any]]] = {k: [] for k in ("eng", "plain", "heap", "rec")}
-        size = n
+        runs: dict[str, list[dict[str, Any]]] = {"engine": [], **{k: [] for k, _ in REFERENCES}}
         for _ in range(args.rounds):
-            runs["eng"].append(measure({"case": "mmc_engine", "n": n}, f"mmc {name}"))
+            runs["engine"].append(measure({"case": "mmc_engine", "n": n}, f"mmc {name}"))
             # The references simulate exactly as many travellers as the engine set out.
-            size = runs["eng"][0]["travellers"] or n
-            for key, case, label in (
-                ("plain", "plain", "plain SimPy"),
-                ("heap", "heapq", "heapq"),
-                ("rec", "records", "heapq + party records"),
-            ):
-                runs[key].append(measure({"case": case, "n": size}, f"mmc {name} · {label}"))
-        eng, plain, heap, records = (median_run(runs[k]) for k in ("eng", "plain", "heap", "rec"))
-        engines[n] = eng
-        speedup = ratio(runs["plain"], runs["eng"])
-        rows += [
-            row(eng, floor, spread(speedup), spread(ratio(runs["eng"], runs["heap"]))),
-            row(plain, rfloor),
-            row(heap, rfloor),
-            row(records, rfloor),
-        ]
+            size = runs["engine"][0]["travellers"] or n
+            for case, label in REFERENCES:
+                runs[case].append(measure({"case": case, "n": size}, f"mmc {name} · {label}"))
+        median = {case: median_run(r) for case, r in runs.items()}
+        engines[n] = median["engine"]
+        speedup = ratio(runs["plain"], runs["engine"])
+        rows.append(
+            row(
+                median["engine"],
+                floor,
+                spread(speedup),
+                spread(ratio(runs["engine"], runs["heapq"])),
+            )
+        )
+        rows += [row(median[case], rfloor) for case, _ in REFERENCES]
         if speedup[0] <= 1.0:
             notes.append(f"ANOMALY mmc {name}: the engine is not faster than plain SimPy.")
-        notes.append(
-            f"mmc {name}: heapq + party records is {spread(ratio(runs['rec'], runs['heap']))} "
-            f"heapq and {spread(ratio(runs['plain'], runs['rec']))} faster than plain SimPy "
-            f"(the most an engine with a record and two events per traveller can be); "
-            f"the engine is {spread(ratio(runs['eng'], runs['rec']))} heapq + party records."
-        )
-        waits = [r.get("mean_wait") for r in (eng, plain, heap, records)]
-        if all(w is not None for w in waits):
+        for case, label, what in (
+            ("records", "heapq + party records", "a record and two events per traveller"),
+            ("lanes", "lane recursion + party records", "a record and no event per traveller"),
+        ):
             notes.append(
-                f"mmc {name} mean wait in queue (min): engine {waits[0]:.3f}, plain SimPy "
-                f"{waits[1]:.3f}, heapq {waits[2]:.3f}, heapq + party records {waits[3]:.3f}; "
-                f"M/M/2 theory {MMC_WQ:.3f}."
+                f"mmc {name}: {label} is {spread(ratio(runs[case], runs['heapq']))} heapq and "
+                f"{spread(ratio(runs['plain'], runs[case]))} faster than plain SimPy (the most an "
+                f"engine with {what} can be); the engine is "
+                f"{spread(ratio(runs['engine'], runs[case]))} {label}."
             )
+        waits = ", ".join(
+            f"{label} {median[case]['mean_wait']:.3f}"
+            for case, label in [("engine", "engine"), *REFERENCES]
+            if median[case].get("mean_wait") is not None
+        )
+        notes.append(f"mmc {name} mean wait in queue (min): {waits}; M/M/2 theory {MMC_WQ:.3f}.")
 
     if 100_000 in engines and 1_000_000 in engines:
         a, b = engines[100_000], engines[1_000_000]

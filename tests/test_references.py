@@ -32,7 +32,12 @@ import numpy as np
 import pytest
 from queueing_theory import mmc_mean_wait
 
-from benchmarks.references import heapq_mmc, heapq_records_mmc, plain_simpy_mmc
+from benchmarks.references import (
+    heapq_mmc,
+    heapq_records_mmc,
+    lane_recursion_records_mmc,
+    plain_simpy_mmc,
+)
 
 LAM, MU, C = 1.8, 1.0, 2
 N = 600_000
@@ -56,8 +61,8 @@ def _batch_means_check(result: dict, n: int) -> None:
     assert abs(est - theory) < 4 * se, f"est={est:.4f}, theory={theory:.4f}, SE={se:.4f}"
 
 
-IMPLS = [heapq_mmc, heapq_records_mmc, plain_simpy_mmc]
-IDS = ["heapq", "heapq_records", "simpy"]
+IMPLS = [heapq_mmc, heapq_records_mmc, plain_simpy_mmc, lane_recursion_records_mmc]
+IDS = ["heapq", "heapq_records", "simpy", "lane_recursion"]
 
 
 @pytest.mark.parametrize("impl", IMPLS, ids=IDS)
@@ -70,6 +75,7 @@ def test_event_counts() -> None:
     n = 1_000
     assert heapq_mmc(n, LAM, MU, C, 1)["events"] == 2 * n
     assert heapq_records_mmc(n, LAM, MU, C, 1)["events"] == 2 * n
+    assert lane_recursion_records_mmc(n, LAM, MU, C, 1)["events"] == 0
     events = plain_simpy_mmc(n, LAM, MU, C, 1)["events"]
     assert events is None or events > 2 * n
 
