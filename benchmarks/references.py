@@ -35,6 +35,8 @@ import simpy
 
 from flowsim.engine.traveller import Party
 
+_INF = float("inf")
+
 __all__ = ["heapq_mmc", "heapq_records_mmc", "lane_recursion_records_mmc", "plain_simpy_mmc"]
 
 
@@ -43,6 +45,25 @@ def _check(n_travellers: int, lam: float, mu: float, c: int) -> None:
         raise ValueError("n_travellers must be >= 1")
     if not (lam > 0 and mu > 0) or c < 1:
         raise ValueError("need lam > 0, mu > 0, c >= 1")
+
+
+def _party(pid: int) -> Party:
+    """The engine's record for one traveller, with its defaults."""
+    return Party(pid, 0, 0, 1, [0], 0, False, _INF, _INF)
+
+
+def _result(
+    served: int, waits: list[float], n_travellers: int, events: int | None, return_waits: bool
+) -> dict[str, Any]:
+    """The dict every reference returns (see the module docstring)."""
+    out: dict[str, Any] = {
+        "served": served,
+        "mean_wait": sum(waits) / n_travellers,
+        "events": events,
+    }
+    if return_waits:
+        out["waits"] = waits
+    return out
 
 
 def plain_simpy_mmc(
@@ -102,14 +123,7 @@ def plain_simpy_mmc(
 
     eid = getattr(env, "_eid", None)
     events = next(eid) if eid is not None else None
-    out: dict[str, Any] = {
-        "served": served,
-        "mean_wait": sum(waits) / n_travellers,
-        "events": events,
-    }
-    if return_waits:
-        out["waits"] = waits
-    return out
+    return _result(served, waits, n_travellers, events, return_waits)
 
 
 def heapq_mmc(
@@ -181,14 +195,7 @@ def heapq_mmc(
             else:
                 busy -= 1
 
-    out: dict[str, Any] = {
-        "served": served,
-        "mean_wait": sum(waits) / n_travellers,
-        "events": events,
-    }
-    if return_waits:
-        out["waits"] = waits
-    return out
+    return _result(served, waits, n_travellers, events, return_waits)
 
 
 def heapq_records_mmc(
@@ -216,13 +223,8 @@ def heapq_records_mmc(
     expo = rng.expovariate
     push = heapq.heappush
     pop = heapq.heappop
-    inf = float("inf")
-
-    def record(pid: int) -> Party:
-        return Party(pid, 0, 0, 1, [0], 0, False, inf, inf)
-
     # (time, kind, pid, party): at equal times departures (0) before arrivals (1), as in heapq_mmc
-    heap: list[tuple[float, int, int, Party]] = [(expo(lam), 1, 0, record(0))]
+    heap: list[tuple[float, int, int, Party]] = [(expo(lam), 1, 0, _party(0))]
     queue: deque[Party] = deque()
     admitted_per_hour: defaultdict[int, int] = defaultdict(int)  # as cheap as the engine's lists
     waits: list[float] = []
@@ -236,7 +238,7 @@ def heapq_records_mmc(
         if kind == 1:  # arrival
             arrived += 1
             if arrived < n_travellers:
-                push(heap, (now + expo(lam), 1, arrived, record(arrived)))
+                push(heap, (now + expo(lam), 1, arrived, _party(arrived)))
             party.joined = now
             if busy < c:
                 busy += 1
@@ -253,14 +255,7 @@ def heapq_records_mmc(
             else:
                 busy -= 1
 
-    out: dict[str, Any] = {
-        "served": sum(admitted_per_hour.values()),
-        "mean_wait": sum(waits) / n_travellers,
-        "events": events,
-    }
-    if return_waits:
-        out["waits"] = waits
-    return out
+    return _result(sum(admitted_per_hour.values()), waits, n_travellers, events, return_waits)
 
 
 def lane_recursion_records_mmc(
@@ -287,26 +282,18 @@ def lane_recursion_records_mmc(
     rng = random.Random(seed)
     expo = rng.expovariate
     replace = heapq.heapreplace
-    inf = float("inf")
     lanes = [0.0] * c
     admitted_per_hour: defaultdict[int, int] = defaultdict(int)
     waits: list[float] = []
     now = 0.0
     for pid in range(n_travellers):
         now += expo(lam)
-        party = Party(pid, 0, 0, 1, [0], 0, False, inf, inf)
+        party = _party(pid)
         party.joined = now
         start = lanes[0] if lanes[0] > now else now
         done = start + expo(mu)
         replace(lanes, done)
-        waits.append(start - now)
+        waits.append(start - party.joined)
         admitted_per_hour[int(done // 60.0)] += party.size
 
-    out: dict[str, Any] = {
-        "served": sum(admitted_per_hour.values()),
-        "mean_wait": sum(waits) / n_travellers,
-        "events": 0,
-    }
-    if return_waits:
-        out["waits"] = waits
-    return out
+    return _result(sum(admitted_per_hour.values()), waits, n_travellers, 0, return_waits)

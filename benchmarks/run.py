@@ -262,12 +262,10 @@ def run_child(spec: dict[str, Any]) -> None:
 # --- the parent: one subprocess per case, then the table -----------------------------
 
 
-def measure(spec: dict[str, Any], label: str) -> dict[str, Any]:
-    """Run one case in a fresh interpreter and return its measurements."""
-    print(f"[bench] {label} ...", file=sys.stderr, flush=True)
-    t0 = time.perf_counter()
+def run_case(spec: dict[str, Any], label: str, prefix: tuple[str, ...] = ()) -> tuple[dict, str]:
+    """Run one case in a fresh interpreter (behind `prefix`, e.g. valgrind): its result, stderr."""
     proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
+        [*prefix, sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -275,9 +273,16 @@ def measure(spec: dict[str, Any], label: str) -> dict[str, Any]:
     )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(_CHILD_RESULT)]
     if proc.returncode != 0 or not lines:
-        sys.stderr.write(proc.stderr)
+        sys.stderr.write(proc.stderr[-4000:])
         raise SystemExit(f"benchmark case {label!r} failed (exit {proc.returncode})")
-    out = json.loads(lines[-1][len(_CHILD_RESULT) :])
+    return json.loads(lines[-1][len(_CHILD_RESULT) :]), proc.stderr
+
+
+def measure(spec: dict[str, Any], label: str) -> dict[str, Any]:
+    """Run one case in a fresh interpreter and return its measurements."""
+    print(f"[bench] {label} ...", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    out, _ = run_case(spec, label)
     out["label"] = label
     out["peak_mib"] = out["maxrss_kib"] / 1024.0
     print(
@@ -289,26 +294,11 @@ def measure(spec: dict[str, Any], label: str) -> dict[str, Any]:
     return out
 
 
-def git_commit() -> str:
-    try:
-        return (
-            subprocess.run(
-                ["git", "rev-parse", "--short", "HEAD"],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=True,
-            ).stdout.strip()
-            or "unknown"
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def header() -> list[str]:
     import numpy
     import simpy
+
+    from flowsim.runner import git_commit
 
     proc = platform.processor() or _cpu_model() or "?"
     return [
@@ -339,29 +329,12 @@ def _fmt_int(x: Any) -> str:
 def count_instructions(spec: dict[str, Any], label: str) -> dict[str, Any]:
     """Run one case under callgrind; its measurements plus ``instructions`` (whole process)."""
     print(f"[bench] {label} (callgrind) ...", file=sys.stderr, flush=True)
-    proc = subprocess.run(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--child",
-            json.dumps(spec),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
-    )
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(_CHILD_RESULT)]
-    collected = re.search(r"Collected : (\d+)", proc.stderr)
-    if proc.returncode != 0 or not lines or not collected:
-        sys.stderr.write(proc.stderr[-4000:])
-        raise SystemExit(
-            f"benchmark case {label!r} failed under callgrind (exit {proc.returncode})"
-        )
-    return {**json.loads(lines[-1][len(_CHILD_RESULT) :]), "instructions": int(collected[1])}
+    callgrind = ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null")
+    out, stderr = run_case(spec, label, callgrind)
+    collected = re.search(r"Collected : (\d+)", stderr)
+    if not collected:
+        raise SystemExit(f"benchmark case {label!r}: no instruction count from callgrind")
+    return {**out, "instructions": int(collected[1])}
 
 
 def instructions_report() -> list[str]:

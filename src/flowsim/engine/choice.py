@@ -51,12 +51,13 @@ class Chooser:
                 mask |= 1 << model.attribute_names.index(name)
             self._docs_ok[:, a] = (profiles & mask) == mask
         self._hours_weight = s.demand.choice.hours_weight
-        self.rows: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = []
+        #: per origin and class: the alternatives' indices and base utilities [normal|surge, .]
+        self.rows: list[list[tuple[np.ndarray, np.ndarray]]] = []
         for origin_name, origin in s.demand.origins.items():
             shares = class_shares(s, origin_name)
             per_class = []
             for klass_name, klass in s.demand.classes.items():
-                idx, base, travel = [], ([], []), []
+                idx, base = [], ([], [])
                 if shares[klass_name] > 0:
                     for a, (site_index, mode) in enumerate(
                         zip(self.alt_site, self.alt_mode, strict=True)
@@ -65,7 +66,6 @@ class Chooser:
                         if mode in klass.modes and site.id in origin.travel_hours:
                             hours = origin.travel_hours[site.id]
                             idx.append(a)
-                            travel.append(hours)
                             country = countries[site.country]
                             surge = country.surge_attractiveness
                             for group, constant in zip(
@@ -79,7 +79,7 @@ class Chooser:
                                 group.append(
                                     constant + klass.modes[mode] - self._hours_weight * hours
                                 )
-                per_class.append((np.array(idx, dtype=np.int64), np.array(base), np.array(travel)))
+                per_class.append((np.array(idx, dtype=np.int64), np.array(base)))
             self.rows.append(per_class)
         #: travel minutes from each origin to each checkpoint (inf where unreachable)
         self.travel_minutes = [
@@ -90,19 +90,19 @@ class Chooser:
             len(self.travel_minutes), len(model.sites)
         )
         # All rows side by side, so that `refresh` is a few array operations, not a loop.
-        self._flat_idx = np.concatenate([idx for per_class in self.rows for idx, _, _ in per_class])
+        self._flat_idx = np.concatenate([idx for per_class in self.rows for idx, _ in per_class])
         self._flat_base = np.concatenate(
-            [base for per_class in self.rows for _, base, _ in per_class], axis=1
+            [base for per_class in self.rows for _, base in per_class], axis=1
         )
         self._row_bounds: list[list[tuple[int, int]]] = []
         end = 0
         for per_class in self.rows:
-            self._row_bounds.append([(end, end := end + idx.size) for idx, _, _ in per_class])
+            self._row_bounds.append([(end, end := end + idx.size) for idx, _ in per_class])
         nonempty = [(a, b) for bounds in self._row_bounds for a, b in bounds if b > a]
         self._row_starts = np.array([a for a, _ in nonempty], dtype=np.int64)
         self._row_lengths = np.array([b - a for a, b in nonempty], dtype=np.int64)
         self._weights: list[list[np.ndarray]] = []
-        self._row_indices = [[idx.tolist() for idx, _, _ in per_class] for per_class in self.rows]
+        self._row_indices = [[idx.tolist() for idx, _ in per_class] for per_class in self.rows]
         self._row_cache: dict[tuple[int, int, int, int], list[float]] = {}
         self._known_version = -1
         self._blocked = np.zeros_like(self._docs_ok)
