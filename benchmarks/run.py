@@ -56,6 +56,8 @@ REFERENCES = (
     ("records", "heapq + party records"),
     ("lanes", "lane recursion + party records"),
 )
+#: The engine with no event per traveller (benchmarks/what_if.py): a floor, not a reference.
+WHAT_IF = ("event_free", "flowsim without events (what-if)")
 #: The two sizes whose difference gives instructions per traveller.
 INSTRUCTION_SIZES = (10_000, 100_000)
 
@@ -69,14 +71,15 @@ def _import_paths() -> None:
             sys.path.insert(0, p)
 
 
-def _simulate_recording(scenario, seed: int, replication: int):
-    """`flowsim.runner.simulate`, also returning the Model (to read its party count)."""
+def _simulate_recording(scenario, seed: int, replication: int, model_class=None):
+    """`flowsim.runner.simulate` (with `model_class` for the Model), also returning the Model."""
     import flowsim.runner as runner
 
     made: list[Any] = []
     base = runner.Model
+    model_class = model_class or base
 
-    class RecordingModel(base):  # type: ignore[misc, valid-type]
+    class RecordingModel(model_class):  # type: ignore[misc, valid-type]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             made.append(self)
@@ -189,12 +192,15 @@ def mmc_scenario_mapping(n: int) -> dict[str, Any]:
     return data
 
 
-def case_mmc_engine(n: int) -> dict[str, Any]:
+def case_mmc_engine(n: int, event_free: bool = False) -> dict[str, Any]:
     _import_paths()
     from builders import build
 
+    from benchmarks.what_if import EventFreeModel
+
     scenario = build(mmc_scenario_mapping(n))
-    agg, model, seconds = _simulate_recording(scenario, scenario.seed, 0)
+    model_class = EventFreeModel if event_free else None
+    agg, model, seconds = _simulate_recording(scenario, scenario.seed, 0, model_class)
     out = _engine_result(agg, model, seconds)
     exit_stats = [s for s in agg.stage_stats if s.stage == "exit"]
     served = sum(s.served for s in exit_stats)
@@ -247,8 +253,8 @@ def run_child(spec: dict[str, Any]) -> None:
     kind = spec["case"]
     if kind == "historical":
         out = case_historical(spec["factor"])
-    elif kind == "mmc_engine":
-        out = case_mmc_engine(spec["n"])
+    elif kind in ("mmc_engine", WHAT_IF[0]):
+        out = case_mmc_engine(spec["n"], event_free=kind == WHAT_IF[0])
     elif kind in dict(REFERENCES):
         out = case_mmc_reference(kind, spec["n"])
     elif kind == "baseline":
@@ -342,7 +348,7 @@ def instructions_report() -> list[str]:
     if shutil.which("valgrind") is None:
         raise SystemExit("--instructions needs valgrind on PATH (e.g. apt-get install valgrind)")
     small, large = INSTRUCTION_SIZES
-    cases = [("mmc_engine", "flowsim"), *REFERENCES]
+    cases = [("mmc_engine", "flowsim"), WHAT_IF, *REFERENCES]
     per_traveller: dict[str, float] = {}
     engine_travellers: dict[int, int] = {}
     for case, label in cases:
@@ -452,9 +458,17 @@ def main(argv: list[str] | None = None) -> int:
     for n, name in [(100_000, "1e5"), (1_000_000, "1e6")]:
         if args.quick and n > 100_000:
             continue
-        runs: dict[str, list[dict[str, Any]]] = {"engine": [], **{k: [] for k, _ in REFERENCES}}
+        what_if, what_if_label = WHAT_IF
+        runs: dict[str, list[dict[str, Any]]] = {
+            "engine": [],
+            what_if: [],
+            **{k: [] for k, _ in REFERENCES},
+        }
         for _ in range(args.rounds):
             runs["engine"].append(measure({"case": "mmc_engine", "n": n}, f"mmc {name}"))
+            runs[what_if].append(
+                measure({"case": what_if, "n": n}, f"mmc {name} · {what_if_label}")
+            )
             # The references simulate exactly as many travellers as the engine set out.
             size = runs["engine"][0]["travellers"] or n
             for case, label in REFERENCES:
@@ -470,6 +484,14 @@ def main(argv: list[str] | None = None) -> int:
                 spread(ratio(runs["engine"], runs["heapq"])),
             )
         )
+        rows.append(
+            row(
+                median[what_if],
+                floor,
+                spread(ratio(runs["plain"], runs[what_if])),
+                spread(ratio(runs[what_if], runs["heapq"])),
+            )
+        )
         rows += [row(median[case], rfloor) for case, _ in REFERENCES]
         if speedup[0] <= 1.0:
             notes.append(f"ANOMALY mmc {name}: the engine is not faster than plain SimPy.")
@@ -483,9 +505,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"engine with {what} can be); the engine is "
                 f"{spread(ratio(runs['engine'], runs[case]))} {label}."
             )
+        notes.append(
+            f"mmc {name}: {what_if_label} (the engine's own per-party work with no event per "
+            f"traveller, same waits) is {spread(ratio(runs['engine'], runs[what_if]))} faster "
+            f"than the engine: the most a redesign without events could gain."
+        )
         waits = ", ".join(
             f"{label} {median[case]['mean_wait']:.3f}"
-            for case, label in [("engine", "engine"), *REFERENCES]
+            for case, label in [("engine", "engine"), WHAT_IF, *REFERENCES]
             if median[case].get("mean_wait") is not None
         )
         notes.append(f"mmc {name} mean wait in queue (min): {waits}; M/M/2 theory {MMC_WQ:.3f}.")

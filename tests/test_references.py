@@ -102,3 +102,62 @@ def test_light_load_and_single_traveller(impl) -> None:
     few = impl(5, 0.01, 100.0, 5, 3, return_waits=True)
     assert few["served"] == 5
     assert few["waits"] == [0.0] * 5
+
+
+def _mmc_scenario(n: int, **changes):
+    from builders import build
+
+    from benchmarks.run import mmc_scenario_mapping
+
+    data = mmc_scenario_mapping(n)
+    for path, value in changes.items():
+        *parents, leaf = path.split(".")
+        node = data
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    return build(data)
+
+
+def test_event_free_what_if_reproduces_the_engine() -> None:
+    # Same draws in the same order and exact FCFS lanes: only the events differ.
+    from benchmarks.what_if import EventFreeModel
+    from flowsim.engine.model import Model
+
+    scenario = _mmc_scenario(20_000)
+    engine = Model(scenario, scenario.seed, 0).run()
+    what_if = EventFreeModel(scenario, scenario.seed, 0).run()
+    np.testing.assert_array_equal(what_if.flows, engine.flows)
+    np.testing.assert_array_equal(what_if.wait_histogram, engine.wait_histogram)
+    np.testing.assert_array_equal(what_if.origin_flows, engine.origin_flows)
+    np.testing.assert_array_equal(what_if.still_at_site, engine.still_at_site)
+    # Entries are counted in another order, so sums of waits agree to rounding only.
+    np.testing.assert_allclose(what_if.wait_person_hours, engine.wait_person_hours, rtol=1e-9)
+    (a,) = [s for s in engine.stage_stats if s.stage == "exit"]
+    (b,) = [s for s in what_if.stage_stats if s.stage == "exit"]
+    assert (b.served, b.joined_queue, b.wait_minutes_served) == (
+        a.served,
+        a.joined_queue,
+        a.wait_minutes_served,
+    )
+    assert engine.events > 2 * a.served > 100 * what_if.events
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "named"),
+    [
+        ("demand.choice.patience_hours", {"dist": "fixed", "value": 1}, "no balking or reneging"),
+        ("demand.origins.home.travel_hours", {"gate": 1.0}, "no travel time"),
+        (
+            "checkpoints.gate.modes.car.entry.service_minutes",
+            {"dist": "fixed", "value": 1},
+            "an entry control that takes no time",
+        ),
+    ],
+)
+def test_event_free_what_if_refuses_other_scenarios(path, value, named) -> None:
+    from benchmarks.what_if import EventFreeModel
+
+    scenario = _mmc_scenario(1_000, **{path: value})
+    with pytest.raises(ValueError, match=named):
+        EventFreeModel(scenario, scenario.seed, 0)
