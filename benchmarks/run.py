@@ -196,10 +196,10 @@ def case_mmc_engine(n: int, event_free: bool = False) -> dict[str, Any]:
     _import_paths()
     from builders import build
 
-    from benchmarks.what_if import EventFreeModel
-
     scenario = build(mmc_scenario_mapping(n))
-    model_class = EventFreeModel if event_free else None
+    model_class = None
+    if event_free:
+        from benchmarks.what_if import EventFreeModel as model_class
     agg, model, seconds = _simulate_recording(scenario, scenario.seed, 0, model_class)
     out = _engine_result(agg, model, seconds)
     exit_stats = [s for s in agg.stage_stats if s.stage == "exit"]
