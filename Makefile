@@ -30,8 +30,8 @@ fit: $(STAMP)
 
 # Recalibrate: rewrites $(HISTORICAL) (about 20 minutes on 2 cores).
 calibrate: $(STAMP)
-	$(FLOWSIM) calibrate scenarios/historical_2022.yaml --observations $(OBSERVATIONS) -n 2 --budget 100 \
-		--out calibration/historical_2022 --fitted $(HISTORICAL) --validation-replications 10 $(ARGS)
+	$(FLOWSIM) calibrate scenarios/historical_2022.yaml --observations $(OBSERVATIONS) -n 2 --budget 80 \
+		--out calibration/historical_2022 --fitted $(HISTORICAL) --validation-replications 4 $(ARGS)
 
 compare: $(STAMP)
 	$(FLOWSIM) compare $(HISTORICAL) scenarios/counterfactuals/*.yaml -n 10 \

@@ -14,11 +14,11 @@ from builders import build, single_checkpoint
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flowsim.monitor import FLOW_METRICS
+from flowsim.monitor import FLOW_METRICS, OUTCOME_METRICS
 from flowsim.runner import simulate
 from flowsim.scenario.loader import deep_merge
 
-OUTCOMES = [m for m in FLOW_METRICS if m != "arrivals"]
+OUTCOMES = list(OUTCOME_METRICS)
 POLICY_TIMES = [
     "2022-09-01T06:00:00+03:00",
     "2022-09-01T18:00:00+03:00",

@@ -68,8 +68,12 @@ def log_likelihood(
         return float(log_ndtr((m - math.log1p(obs.low)) / sigma))  # type: ignore[arg-type]
     if kind == "upper":
         return float(log_ndtr((math.log1p(obs.high) - m) / sigma))  # type: ignore[arg-type]
-    upper = float(log_ndtr((math.log1p(obs.high) - m) / sigma))  # type: ignore[arg-type]
-    lower = float(log_ndtr((math.log1p(obs.low) - m) / sigma))  # type: ignore[arg-type]
+    z_high = (math.log1p(obs.high) - m) / sigma  # type: ignore[arg-type]
+    z_low = (math.log1p(obs.low) - m) / sigma  # type: ignore[arg-type]
+    if z_low > 0:  # both in the upper tail: the survival functions keep their precision
+        upper, lower = float(log_ndtr(-z_low)), float(log_ndtr(-z_high))
+    else:
+        upper, lower = float(log_ndtr(z_high)), float(log_ndtr(z_low))
     if obs.high == obs.low:
         z = (math.log1p(obs.low) - m) / sigma  # type: ignore[arg-type]
         return -0.5 * z * z - math.log(sigma) - 0.5 * math.log(2 * math.pi)

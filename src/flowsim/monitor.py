@@ -12,8 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Persons counted at a checkpoint when something happens to them.
-FLOW_METRICS = ("arrivals", "entries", "refusals", "turned_back", "balked", "reneged", "diverted")
+#: What becomes of the persons who reach a checkpoint (each is counted under one).
+OUTCOME_METRICS = ("entries", "refusals", "turned_back", "balked", "reneged", "diverted")
+#: Persons counted at a checkpoint when something happens to them; `departures` are
+#: admitted persons leaving the country again (counted where they leave).
+FLOW_METRICS = ("arrivals", *OUTCOME_METRICS, "departures")
 #: Stocks sampled at every hour boundary.
 STOCK_METRICS = ("queue_vehicles", "queue_km", "queue_persons")
 #: Persons counted at their origin.

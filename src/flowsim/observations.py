@@ -45,7 +45,7 @@ METRICS = (
     "queue_km",
     "wait_hours",
 )
-NOT_MODELLED = {"departures"}
+NOT_MODELLED: set[str] = set()
 SNAPSHOT_METRICS = {"queue_vehicles", "queue_km"}
 
 

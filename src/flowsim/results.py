@@ -2,7 +2,8 @@
 
 `RunResult.daily` has the columns ``date, country, checkpoint, metric, mean, p05, p50,
 p95``. ``checkpoint == "all"`` rows are country totals. A date is the checkpoint's local
-calendar day; only days the horizon covers completely are listed. Flows are persons;
+calendar day; only days the horizon covers completely, and that start after the
+warm-up (`horizon.warmup_end`), are listed. Flows are persons;
 ``wait_hours`` is the mean time from reaching the checkpoint to being admitted of those
 admitted that day; stocks (``queue_*``) are sampled at the end of the local day.
 """
@@ -20,7 +21,7 @@ import pandas as pd
 
 from flowsim.atomic import atomic_dir
 from flowsim.engine.model import Aggregates
-from flowsim.monitor import FLOW_METRICS, ORIGIN_METRICS, STOCK_METRICS
+from flowsim.monitor import FLOW_METRICS, ORIGIN_METRICS, OUTCOME_METRICS, STOCK_METRICS
 from flowsim.scenario.loader import dump_resolved
 from flowsim.scenario.schema import Scenario
 from flowsim.timebase import Clock, zone
@@ -159,12 +160,27 @@ def complete_local_days(clock: Clock, timezone: str) -> tuple[np.ndarray, np.nda
     )
 
 
+def _reported_days(
+    scenario: Scenario, clock: Clock, timezone: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Complete local days that start at or after the warm-up's end."""
+    dates, ranges = complete_local_days(clock, timezone)
+    warmup_end = scenario.horizon.warmup_end
+    if warmup_end is None:
+        return dates, ranges
+    tz = zone(timezone)
+    keep = [
+        dt.datetime.combine(d.astype(object), dt.time(), tzinfo=tz) >= warmup_end for d in dates
+    ]
+    return dates[keep], ranges[keep]
+
+
 def _site_daily(scenario: Scenario, clock: Clock, h: HourlyArrays) -> pd.DataFrame:
     """Wide per-replication daily sums for every checkpoint."""
     frames = []
     n_rep = h.flows.shape[0]
     for s, (cid, spec) in enumerate(scenario.checkpoints.items()):
-        dates, ranges = complete_local_days(clock, spec.timezone)
+        dates, ranges = _reported_days(scenario, clock, spec.timezone)
         if dates.size == 0:
             continue
         last = ranges[:, 1] - 1
@@ -359,7 +375,7 @@ def build_result(
 def _conservation(scenario: Scenario, outputs: list[Aggregates]) -> pd.DataFrame:
     """Per replication and checkpoint: arrivals against outcomes plus those still there."""
     rows = []
-    outcome_index = [FLOW_METRICS.index(m) for m in FLOW_METRICS if m != "arrivals"]
+    outcome_index = [FLOW_METRICS.index(m) for m in OUTCOME_METRICS]
     for r, o in enumerate(outputs):
         totals = o.flows.sum(axis=2)
         for s, cid in enumerate(scenario.checkpoints):

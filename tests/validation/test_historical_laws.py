@@ -57,15 +57,16 @@ def test_the_hourly_queue_table_agrees_with_littles_law_per_checkpoint(historica
     space), and that times each mode's spacing for the km. The slack is for sampling a queue
     once an hour; at this seed the worst checkpoints with L > 1 differ by 2%, the long queues
     by < 0.2%. Power, checked below: a table counting persons instead of vehicles fails at
-    every checkpoint with a queue (13 with L > 1: persons per vehicle 2.4 to 8), and one that
-    spaced buses like cars fails where buses queue (upper_lars, kz_west_other, altanbulag:
-    10% to 30% fewer km).
+    every checkpoint with a queue (13 with L > 1: persons per vehicle 2.4 to 8). Buses are
+    few in the long car queues of this model (spacing them like cars would change the km by
+    at most 6%, inside the slack), so the spacing of each mode is checked exactly by
+    `test_mechanisms.test_queue_length_counts_each_mode_at_its_own_spacing`.
     """
     result, scenario = historical, historical.scenario
     start = pd.Timestamp(scenario.horizon.start)
     minutes = (scenario.horizon.end - scenario.horizon.start).total_seconds() / 60
     stats = result.stage_stats
-    busy = persons_bug = bus_bug = 0
+    busy = persons_bug = 0
     for cid, spec in scenario.checkpoints.items():
         table = result.hourly_queue[result.hourly_queue.checkpoint == cid]
         area = stats[stats.checkpoint == cid].groupby("mode").queue_area.sum()
@@ -82,13 +83,7 @@ def test_the_hourly_queue_table_agrees_with_littles_law_per_checkpoint(historica
             busy += 1
             persons = _time_average(table, "queue_persons", start, minutes)
             persons_bug += abs(persons - vehicles) > 2 * (SAMPLING_REL * vehicles + SAMPLING_ABS)
-            car_spaced = (
-                sum(area[mode] * 7.0 / 1000 for mode, space in spacing.items() if space > 0)
-                / minutes
-            )
-            bus_bug += abs(car_spaced - km) > 2 * SAMPLING_REL * km
     assert busy >= 10 and persons_bug == busy
-    assert bus_bug >= 2
 
 
 def test_every_person_is_accounted_for(historical):

@@ -221,6 +221,12 @@ class Site:
         self.queue_space_m: dict[str, float] = {}
         self.closures = 0
         self.scheduled_open = True
+        #: rules announced but not yet in force, with their start (simulation minutes)
+        self.announced: list[tuple[Rule, float]] = []
+        #: per origin: how much longer a party waits for having travelled so far (sunk cost)
+        self.commitment: list[float] = []
+        #: counts the later departure of an admitted party (its country's routes), if any
+        self.depart: Callable[[Party, Site, float], None] | None = None
         #: called when rules or closures change, so that choices are recomputed
         self.changed: Callable[[], None] = lambda: None
 
@@ -247,13 +253,14 @@ class Site:
                 self.leave(party, self, now, "turned_back")
                 return
         stage = self.exit[party.mode]
+        commitment = self.commitment[party.origin]
         if party.balk_minutes < INF:
             if stage.deadlines and stage.deadlines[0][0] <= now:
                 stage.settle(now)  # parties out of patience no longer count as queued
-            if stage.expected_wait_minutes() > party.balk_minutes:
+            if stage.expected_wait_minutes() > party.balk_minutes * commitment:
                 self.leave(party, self, now, "balked")
                 return
-        party.deadline = now + party.patience_minutes
+        party.deadline = now + party.patience_minutes * commitment
         stage.join(party, now)
 
     def exit_done(self, party: Party, now: float) -> None:
@@ -271,6 +278,8 @@ class Site:
         counters = self.counters
         counters.entries[h] += party.size
         counters.record_wait(h, party.size, (now - party.arrived) / 60.0)
+        if self.depart is not None:
+            self.depart(party, self, now)
         if self.trace is not None:
             self.trace.append(
                 (party.pid, self.id, party.mode, party.size, party.arrived, now, "entries")
@@ -309,8 +318,14 @@ class Site:
         """The named stages of a mode."""
         return [self.exit[mode] if name == "exit" else self.entry[mode] for name in names]
 
+    def announce(self, rule: Rule, start: float) -> None:
+        """Make a rule known from now on to informed parties who arrive after `start`."""
+        self.announced.append((rule, start))
+        self.changed()
+
     def add_rule(self, rule: Rule) -> None:
-        """Install a rule from now on."""
+        """Install a rule from now on (it is no longer only announced)."""
+        self.announced = [(r, t) for r, t in self.announced if r is not rule]
         self.rules.append(rule)
         self.changed()
 

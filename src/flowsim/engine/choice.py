@@ -1,18 +1,25 @@
 """Border choice: a multinomial logit over (checkpoint, mode) alternatives.
 
 Utility = country attractiveness (for normal traffic, or the country's surge
-          attractiveness for the mobilization surge) + the class's mode constant
-          - hours_weight * (travel hours + expected wait hours at the last update).
-An alternative is open to a party if its lanes for the mode exist and the destination
-admits the party's documents. Informed parties also know the policies in force: they
-avoid checkpoints that are closed or whose rules would stop them, and are deterred
-from screened ones with the rules' probability. Choice weights are recomputed at each
-information update, for every (origin, class, surge, informed, profile) at once.
+          attractiveness for the mobilization surge) + the crossing's own constant
+          + the class's mode constant
+          - hours_weight * travel hours - wait weight * expected wait hours,
+where the wait weight is `hours_weight` for normal traffic and `surge_wait_weight` for
+the surge, and the expected wait is the queue as it was `information_delay_hours`
+before the choice (what word of mouth carries). An alternative is open to a party if
+its lanes for the mode exist and the destination admits the party's documents.
+Informed parties also know the policies in force: they avoid checkpoints that are
+closed or whose rules would stop them, and are deterred from screened ones with the
+rules' probability. They know announced policies too, and avoid those that will be in
+force when they expect to arrive (travel plus expected wait). Choice weights are
+recomputed at each information update, for every (origin, class, surge, informed,
+profile) at once.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections import deque
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -50,7 +57,16 @@ class Chooser:
             for name in countries[model.sites[site_index].country].requires:
                 mask |= 1 << model.attribute_names.index(name)
             self._docs_ok[:, a] = (profiles & mask) == mask
-        self._hours_weight = s.demand.choice.hours_weight
+        choice = s.demand.choice
+        self._hours_weight = choice.hours_weight
+        surge_wait = choice.surge_wait_weight
+        #: utility lost per hour of expected wait, [normal, surge]
+        self._wait_weights = np.array(
+            [choice.hours_weight, choice.hours_weight if surge_wait is None else surge_wait]
+        )[:, None]
+        self._delay_minutes = 60.0 * choice.information_delay_hours
+        #: (time, expected wait hours per alternative) of recent updates, oldest first
+        self._history: deque[tuple[float, np.ndarray]] = deque()
         #: per origin and class: the alternatives' indices and base utilities [normal|surge, .]
         self.rows: list[list[tuple[np.ndarray, np.ndarray]]] = []
         for origin_name, origin in s.demand.origins.items():
@@ -77,7 +93,10 @@ class Chooser:
                                 strict=True,
                             ):
                                 group.append(
-                                    constant + klass.modes[mode] - self._hours_weight * hours
+                                    constant
+                                    + s.checkpoints[site.id].attractiveness
+                                    + klass.modes[mode]
+                                    - self._hours_weight * hours
                                 )
                 per_class.append((np.array(idx, dtype=np.int64), np.array(base)))
             self.rows.append(per_class)
@@ -94,6 +113,13 @@ class Chooser:
         self._flat_base = np.concatenate(
             [base for per_class in self.rows for _, base in per_class], axis=1
         )
+        self._flat_travel = np.concatenate(
+            [
+                self.travel_array[o][self.alt_site_array[idx]]
+                for o, per_class in enumerate(self.rows)
+                for idx, _ in per_class
+            ]
+        )
         self._row_bounds: list[list[tuple[int, int]]] = []
         end = 0
         for per_class in self.rows:
@@ -107,6 +133,8 @@ class Chooser:
         self._known_version = -1
         self._blocked = np.zeros_like(self._docs_ok)
         self._deterred = np.zeros(self._docs_ok.shape)
+        #: announced rules: (start minute, [profile, alternative] that the rule will block)
+        self._pending: list[tuple[float, np.ndarray]] = []
         #: False while no rule deters anyone (skips a lookup per party)
         self.deters = False
 
@@ -124,10 +152,15 @@ class Chooser:
             usable[a] = exit_stage.capacity > 0 and entry_stage.capacity > 0
             wait = exit_stage.expected_wait_minutes() + entry_stage.expected_wait_minutes()
             wait_hours[a] = wait / 60.0 if usable[a] else 0.0
+        known = self._known_waits(model.env.now, wait_hours)
         uninformed_ok = self._docs_ok & usable
-        informed_ok = uninformed_ok & ~self._blocked
         idx = self._flat_idx
-        utility = self._flat_base - self._hours_weight * wait_hours[idx]  # [normal|surge, row alt]
+        informed_flat = (uninformed_ok & ~self._blocked)[:, idx]
+        if self._pending:
+            arrival = model.env.now + self._flat_travel + 60.0 * known[idx]
+            for start, will_block in self._pending:
+                informed_flat &= ~(will_block[:, idx] & (arrival >= start))
+        utility = self._flat_base - self._wait_weights * known[idx]  # [normal|surge, row alt]
         if idx.size:
             row_max = np.maximum.reduceat(utility, self._row_starts, axis=1)
             utility -= np.repeat(row_max, self._row_lengths, axis=1)
@@ -135,8 +168,16 @@ class Chooser:
         flat = np.empty((4, uninformed_ok.shape[0], idx.size))  # [surge * 2 + informed, profile, .]
         for group in (0, 1):
             flat[2 * group] = uninformed_ok[:, idx] * w[group]
-            flat[2 * group + 1] = informed_ok[:, idx] * w[group]
+            flat[2 * group + 1] = informed_flat * w[group]
         self._weights = [[flat[:, :, a:b] for a, b in bounds] for bounds in self._row_bounds]
+
+    def _known_waits(self, now: float, wait_hours: np.ndarray) -> np.ndarray:
+        """Expected waits as they were `information_delay_hours` ago (the oldest known)."""
+        history = self._history
+        history.append((now, wait_hours))
+        while len(history) > 1 and history[1][0] <= now - self._delay_minutes:
+            history.popleft()
+        return history[0][1]
 
     def _update_known(self) -> None:
         n_profiles = self._docs_ok.shape[0]
@@ -149,8 +190,21 @@ class Chooser:
                 for r in site.rules:
                     keep *= 1.0 - r.deterrence(p)
                 self._deterred[p, a] = 1.0 - keep
+        self._pending = [
+            (start, self._will_block(site_index, rule))
+            for site_index, site in enumerate(self.model.sites)
+            for rule, start in site.announced
+        ]
         self.deters = bool(self._deterred.any())
         self._known_version = self.model.rules_version
+
+    def _will_block(self, site_index: int, rule) -> np.ndarray:
+        """[profile, alternative]: what an announced rule at a site will block."""
+        mask = np.zeros_like(self._docs_ok)
+        for a, (s, mode) in enumerate(zip(self.alt_site, self.alt_mode, strict=True)):
+            if s == site_index:
+                mask[:, a] = [rule.blocks(p, mode) for p in range(mask.shape[0])]
+        return mask
 
     def choose(self, origin: int, klass: int, batch: PartyBatch) -> np.ndarray:
         """Alternative index chosen by each party of a batch (`NO_CHOICE` if none is open)."""

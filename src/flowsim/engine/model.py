@@ -24,6 +24,7 @@ from flowsim.distributions import continuous
 from flowsim.engine.calendar import Calendar
 from flowsim.engine.checkpoint import Site, Stage
 from flowsim.engine.choice import NO_CHOICE, Chooser
+from flowsim.engine.departures import CountryDepartures
 from flowsim.engine.traveller import DONE, TRAVELLING, WAITING, Party
 from flowsim.monitor import STOCK_METRICS, Monitor
 from flowsim.scenario.schema import Scenario, Targets
@@ -104,6 +105,8 @@ class Model:
         self._divert = self.streams.uniform("divert")
         self._retry = self.streams.uniform("choice/retry")
         self.chooser = Chooser(self, self._retry)
+        self._build_commitment()
+        self._build_departures()
         self._sources = [
             [PartySource(scenario, o, k, self.streams) for k in self.class_names]
             for o in self.origin_names
@@ -144,6 +147,26 @@ class Model:
                 site.add_mode(mode, stages[0], stages[1], mode_spec.queue_space_m)
             self.sites.append(site)
             self._site_by_id[cid] = site
+
+    def _build_commitment(self) -> None:
+        """Balking and patience thresholds per origin: longer for those who came further."""
+        per_hour = self.scenario.demand.choice.sunk_cost_per_hour
+        for site in self.sites:
+            site.commitment = [
+                1.0 + per_hour * minutes / 60.0 if minutes < float("inf") else 1.0
+                for minutes in (row[site.index] for row in self.chooser.travel_minutes)
+            ]
+
+    def _build_departures(self) -> None:
+        for name, country in self.scenario.countries.items():
+            if not country.departures:
+                continue
+            depart = CountryDepartures(
+                name, country.departures, self._site_by_id, self.streams, self.clock.n_hours
+            )
+            for site in self.sites:
+                if site.country == name:
+                    site.depart = depart
 
     def _schedule_opening_hours(self) -> None:
         for site, spec in zip(self.sites, self.scenario.checkpoints.values(), strict=True):

@@ -37,7 +37,16 @@ def install_all(scenario: Scenario, model: Model) -> None:
 
 
 def install_rule(model: Model, spec: PolicyBase, sites: list[Site], rule: Rule) -> None:
-    """Put `rule` on `sites` from the policy's start to its end (if any)."""
+    """Put `rule` on `sites` from the policy's start to its end (if any).
+
+    An announced policy is known before its start (`Site.announce`): informed parties
+    who expect to arrive after the start avoid it as if it were in force.
+    """
+
+    def announce() -> None:
+        start = model.clock.minutes(spec.start)
+        for site in sites:
+            site.announce(rule, start)
 
     def add() -> None:
         for site in sites:
@@ -47,6 +56,8 @@ def install_rule(model: Model, spec: PolicyBase, sites: list[Site], rule: Rule) 
         for site in sites:
             site.remove_rule(rule)
 
+    if spec.announced is not None and spec.announced < spec.start:
+        model.at(spec.announced, announce)
     model.at(spec.start, add)
     if spec.end is not None:
         model.at(spec.end, remove)

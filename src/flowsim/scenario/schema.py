@@ -188,6 +188,21 @@ class Attribute(Frozen):
     source: Source = ""
 
 
+class DepartureRoute(Frozen):
+    """How admitted travellers leave a country again: a share of them, after a stay."""
+
+    to: Identifier = Field(
+        description="'return' (back to Russia through the checkpoint of entry) or the "
+        "checkpoint of this country where the departures are counted"
+    )
+    share: Probability = Field(description="share of admitted normal-traffic parties")
+    surge_share: Probability | None = Field(
+        None, description="share of admitted surge parties (default: `share`)"
+    )
+    stay_days: ContinuousDist = Field(description="days from admission to departure")
+    source: Source = ""
+
+
 class Country(Frozen):
     """A destination country: documents it requires and how attractive it is."""
 
@@ -197,6 +212,10 @@ class Country(Frozen):
     attractiveness: Real = Field(0.0, description="utility constant in the border choice")
     surge_attractiveness: Real | None = Field(
         None, description="utility constant for surge travellers (default: `attractiveness`)"
+    )
+    departures: list[DepartureRoute] = Field(
+        default_factory=list,
+        description="routes out of the country; parties on none stay beyond the horizon",
     )
     source: Source = ""
 
@@ -233,9 +252,16 @@ class Checkpoint(Frozen):
 
     country: str
     timezone: TimeZone
-    modes: dict[Mode, ModeSpec] = Field(min_length=1)
+    modes: dict[Mode, ModeSpec] = Field(
+        description="lanes per mode; none for a place where only departures are counted"
+    )
     opening_hours: list[OpeningWindow] | None = Field(
         default=None, description="daily local windows; omitted means open 24 hours"
+    )
+    attractiveness: Real = Field(
+        0.0,
+        description="utility constant of this crossing, added to its country's (a main "
+        "road against a minor one)",
     )
     source: Source = ""
 
@@ -282,6 +308,21 @@ class Choice(Frozen):
 
     hours_weight: NonNegative = Field(
         description="utility lost per hour of travel and expected wait"
+    )
+    surge_wait_weight: NonNegative | None = Field(
+        None,
+        description="utility lost per hour of expected wait by surge travellers "
+        "(default: `hours_weight`); people fleeing weigh a queue less than tourists",
+    )
+    information_delay_hours: NonNegative = Field(
+        0.0,
+        description="queues are known as they were this many hours before the choice "
+        "(word of mouth, Telegram channels)",
+    )
+    sunk_cost_per_hour: NonNegative = Field(
+        0.0,
+        description="balking and patience thresholds grow by this fraction per hour "
+        "already travelled to the checkpoint",
     )
     information_update_minutes: Annotated[float, Field(ge=15, le=1440, multiple_of=15)] = Field(
         60.0, description="queues and policies are known as of the last update (a multiple of 15)"
@@ -349,13 +390,20 @@ class PolicyBase(Frozen):
 
     start: AwareDatetime
     end: AwareDatetime | None = None
-    source: Source = Field(description="a row id of shared/data/FACTS.md, or 'assumption'")
+    announced: AwareDatetime | None = Field(
+        None,
+        description="from then, informed parties avoid it if they expect to arrive after "
+        "`start` (default: known only from `start`)",
+    )
+    source: Source = Field(description="a row id of docs/sources.md, or 'assumption'")
     note: str = ""
 
     @model_validator(mode="after")
     def _ordered(self) -> PolicyBase:
         if self.end is not None and self.end <= self.start:
             raise ValueError("end must be after start")
+        if self.announced is not None and self.announced > self.start:
+            raise ValueError("announced must not be after start")
         return self
 
 
@@ -440,11 +488,18 @@ class Horizon(Frozen):
 
     start: AwareDatetime
     end: AwareDatetime
+    warmup_end: AwareDatetime | None = Field(
+        None,
+        description="outputs of local days starting before this are dropped (the system "
+        "fills up from empty roads until then)",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Horizon:
         if self.end <= self.start:
             raise ValueError("end must be after start")
+        if self.warmup_end is not None and not self.start <= self.warmup_end < self.end:
+            raise ValueError("warmup_end must lie within the horizon")
         if self.end - self.start > dt.timedelta(days=3660):
             raise ValueError("a horizon longer than ten years is not supported")
         return self
@@ -572,10 +627,36 @@ def check_references(s: Scenario) -> None:
     surge_total = sum(o.surge_share for o in s.demand.origins.values())
     if s.demand.surge and not math.isclose(surge_total, 1.0, abs_tol=1e-6):
         raise ReferenceError_("demand.origins", f"surge_share values sum to {surge_total:g}, not 1")
+    _check_departures(s)
     knots = [k.at for k in s.demand.surge]
     if knots != sorted(knots):
         raise ReferenceError_("demand.surge", "knots must be in time order")
     _check_policies(s, attrs, modes)
+
+
+def _check_departures(s: Scenario) -> None:
+    for name, country in s.countries.items():
+        routes = country.departures
+        for i, route in enumerate(routes):
+            if route.to == "return":
+                continue
+            cp = s.checkpoints.get(route.to)
+            if cp is None:
+                raise ReferenceError_(
+                    f"countries.{name}.departures[{i}].to",
+                    _unknown("checkpoint", route.to, [*s.checkpoints, "return"]),
+                )
+            if cp.country != name:
+                raise ReferenceError_(
+                    f"countries.{name}.departures[{i}].to",
+                    f"checkpoint {route.to!r} is in {cp.country}, not in {name}",
+                )
+        for key in ("share", "surge_share"):
+            total = sum(getattr(r, key) if getattr(r, key) is not None else r.share for r in routes)
+            if total > 1 + 1e-9:
+                raise ReferenceError_(
+                    f"countries.{name}.departures", f"the routes' {key} values sum to {total:g}"
+                )
 
 
 def _check_policies(s: Scenario, attrs: dict[str, Attribute], modes: set[str]) -> None:
