@@ -264,3 +264,28 @@ def test_coverage_and_tolerance_rules():
         obs(value=100.0), 116.0
     )
     assert within_tolerance(obs(value=None, low=90.0, high=100.0), 95.0)
+
+
+def test_fit_breakdown_summarises_each_group_of_figures():
+    import pandas as pd
+
+    from flowsim.fit import breakdown_lines, fit_breakdown
+
+    table = pd.DataFrame(
+        {
+            "id": ["S0_a", "S4_b", "R-c", "R-d"],
+            "metric": ["entries", "departures", "queue_km", "refusals"],
+            "status": ["ok", "ok", "ok", "not_modelled"],
+            "log_error": [0.1, -0.3, 0.5, float("nan")],
+            "covered": [True, False, True, float("nan")],
+            "within_tolerance": [True, False, False, float("nan")],
+            "log_likelihood": [-1.0, -2.0, -4.0, float("nan")],
+        }
+    )
+    rows = fit_breakdown(table).set_index("group")
+    assert rows.loc["all", "figures"] == 3  # the unmodelled figure is left out
+    assert rows.loc["seed reports (S...)", "median_abs_log_error"] == pytest.approx(0.2)
+    assert rows.loc["more reports (R-...)", "max_abs_log_error"] == pytest.approx(0.5)
+    assert rows.loc["all", "log_likelihood"] == pytest.approx(-7.0)
+    assert "refusals" not in rows.index  # no modelled refusal figure
+    assert len(breakdown_lines(fit_breakdown(table))) == 1 + len(rows)

@@ -110,7 +110,7 @@ def heading_slugs(text: str) -> list[str]:
 
 
 def test_the_extractors_find_ids_and_nothing_else():
-    text = "source: \"LC1–LC11; X1-X3\", at: 2022-09-21T09:00:00+03:00, A-161, E18, surge_day1"
+    text = 'source: "LC1–LC11; X1-X3", at: 2022-09-21T09:00:00+03:00, A-161, E18, surge_day1'
     assert fact_ids(text) == {f"LC{n}" for n in range(1, 12)} | {"X1", "X2", "X3"}
     assert fact_ids("FB10 (P26), UTC+3, T00, x4, P26a") == {"FB10", "P26"}
     yaml_text = 'a: "# not a comment P1"  # a comment citing P2\n# P3\nb: >\n  text # P4\n'

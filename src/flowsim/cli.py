@@ -235,7 +235,7 @@ def _observations(args: argparse.Namespace, scenario):
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """``flowsim validate``: hold reported figures against a run."""
-    from flowsim.fit import FIT_COLUMNS, summarize_fit, validate
+    from flowsim.fit import FIT_COLUMNS, breakdown_lines, fit_breakdown, summarize_fit, validate
     from flowsim.plotting import daily_metric_figure, figure_bytes, fit_figure
     from flowsim.runner import run
 
@@ -253,6 +253,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
     )
     table = validate(result, observations, args.reporting_error)
+    breakdown = fit_breakdown(table)
     fit_plot, daily_plot = fit_figure(result, table), daily_metric_figure(result, "entries")
     result.write(
         out,
@@ -261,9 +262,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
             "fit.svg": figure_bytes(fit_plot, "svg"),
             "daily_entries.png": figure_bytes(daily_plot),
         },
-        tables={"fit.csv": table[FIT_COLUMNS + [c for c in table.columns if c not in FIT_COLUMNS]]},
+        tables={
+            "fit.csv": table[FIT_COLUMNS + [c for c in table.columns if c not in FIT_COLUMNS]],
+            "fit_summary.csv": breakdown,
+        },
     )
-    for line in summarize_fit(table).lines():
+    for line in [*summarize_fit(table).lines(), *breakdown_lines(breakdown)]:
         print(line)
     print(f"results written to {out}")
     return 0

@@ -120,6 +120,51 @@ def summarize_fit(table: pd.DataFrame) -> FitSummary:
     )
 
 
+#: Groups of figures the fit is also summarised over: a name and a row filter.
+FIT_GROUPS = (
+    ("all", lambda t: t["id"] == t["id"]),
+    ("seed reports (S...)", lambda t: t["id"].str.startswith("S")),
+    ("more reports (R-...)", lambda t: t["id"].str.startswith("R-")),
+    ("entries", lambda t: t["metric"] == "entries"),
+    ("departures", lambda t: t["metric"] == "departures"),
+    ("refusals", lambda t: t["metric"].isin(["refusals", "turned_back"])),
+    ("queues and waits", lambda t: t["metric"].isin(["queue_vehicles", "queue_km", "wait_hours"])),
+)
+
+
+def fit_breakdown(table: pd.DataFrame) -> pd.DataFrame:
+    """The fit summarised per group of figures (`FIT_GROUPS`), modelled figures only."""
+    rows = []
+    for name, select in FIT_GROUPS:
+        part = table[select(table) & (table["status"] == "ok")]
+        if part.empty:
+            continue
+        errors = part["log_error"].abs()
+        rows.append(
+            {
+                "group": name,
+                "figures": len(part),
+                "median_abs_log_error": float(errors.median()),
+                "max_abs_log_error": float(errors.max()),
+                "coverage": float(part["covered"].astype(float).mean()),
+                "within_tolerance": float(part["within_tolerance"].astype(float).mean()),
+                "log_likelihood": float(part["log_likelihood"].sum()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def breakdown_lines(breakdown: pd.DataFrame) -> list[str]:
+    """The breakdown as aligned text lines."""
+    lines = [f"{'group':<22} {'n':>3} {'median|le|':>10} {'max|le|':>8} {'cover':>6} {'loglik':>9}"]
+    for r in breakdown.itertuples():
+        lines.append(
+            f"{r.group:<22} {r.figures:>3} {r.median_abs_log_error:>10.3f} "
+            f"{r.max_abs_log_error:>8.3f} {r.coverage:>6.0%} {r.log_likelihood:>9.2f}"
+        )
+    return lines
+
+
 def validate(
     result: RunResult, observations: list[Observation], reporting_error: float = REPORTING_ERROR
 ) -> pd.DataFrame:
