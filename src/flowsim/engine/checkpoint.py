@@ -221,8 +221,8 @@ class Site:
         self.queue_space_m: dict[str, float] = {}
         self.closures = 0
         self.scheduled_open = True
-        #: rules announced but not yet in force, with their start (simulation minutes)
-        self.announced: list[tuple[Rule, float]] = []
+        #: rules announced but not yet in force, with their start and end (simulation minutes)
+        self.announced: list[tuple[Rule, float, float]] = []
         #: per origin: how much longer a party waits for having travelled so far (sunk cost)
         self.commitment: list[float] = []
         #: counts the later departure of an admitted party (its country's routes), if any
@@ -318,14 +318,14 @@ class Site:
         """The named stages of a mode."""
         return [self.exit[mode] if name == "exit" else self.entry[mode] for name in names]
 
-    def announce(self, rule: Rule, start: float) -> None:
-        """Make a rule known from now on to informed parties who arrive after `start`."""
-        self.announced.append((rule, start))
+    def announce(self, rule: Rule, start: float, end: float) -> None:
+        """Make a rule known from now on to informed parties arriving in ``[start, end)``."""
+        self.announced.append((rule, start, end))
         self.changed()
 
     def add_rule(self, rule: Rule) -> None:
         """Install a rule from now on (it is no longer only announced)."""
-        self.announced = [(r, t) for r, t in self.announced if r is not rule]
+        self.announced = [a for a in self.announced if a[0] is not rule]
         self.rules.append(rule)
         self.changed()
 

@@ -28,6 +28,7 @@ from flowsim.demand import PartyBatch, class_shares
 
 if TYPE_CHECKING:
     from flowsim.engine.model import Model
+    from flowsim.engine.rules import Rule
     from flowsim.engine.traveller import Party
     from flowsim.streams import Draws
 
@@ -133,8 +134,8 @@ class Chooser:
         self._known_version = -1
         self._blocked = np.zeros_like(self._docs_ok)
         self._deterred = np.zeros(self._docs_ok.shape)
-        #: announced rules: (start minute, [profile, alternative] that the rule will block)
-        self._pending: list[tuple[float, np.ndarray]] = []
+        #: announced rules: (start, end, [profile, alternative] that the rule will block)
+        self._pending: list[tuple[float, float, np.ndarray]] = []
         #: False while no rule deters anyone (skips a lookup per party)
         self.deters = False
 
@@ -158,8 +159,8 @@ class Chooser:
         informed_flat = (uninformed_ok & ~self._blocked)[:, idx]
         if self._pending:
             arrival = model.env.now + self._flat_travel + 60.0 * known[idx]
-            for start, will_block in self._pending:
-                informed_flat &= ~(will_block[:, idx] & (arrival >= start))
+            for start, end, will_block in self._pending:
+                informed_flat &= ~(will_block[:, idx] & (arrival >= start) & (arrival < end))
         utility = self._flat_base - self._wait_weights * known[idx]  # [normal|surge, row alt]
         if idx.size:
             row_max = np.maximum.reduceat(utility, self._row_starts, axis=1)
@@ -191,14 +192,14 @@ class Chooser:
                     keep *= 1.0 - r.deterrence(p)
                 self._deterred[p, a] = 1.0 - keep
         self._pending = [
-            (start, self._will_block(site_index, rule))
+            (start, end, self._will_block(site_index, rule))
             for site_index, site in enumerate(self.model.sites)
-            for rule, start in site.announced
+            for rule, start, end in site.announced
         ]
         self.deters = bool(self._deterred.any())
         self._known_version = self.model.rules_version
 
-    def _will_block(self, site_index: int, rule) -> np.ndarray:
+    def _will_block(self, site_index: int, rule: Rule) -> np.ndarray:
         """[profile, alternative]: what an announced rule at a site will block."""
         mask = np.zeros_like(self._docs_ok)
         for a, (s, mode) in enumerate(zip(self.alt_site, self.alt_mode, strict=True)):

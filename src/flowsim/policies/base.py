@@ -7,6 +7,7 @@ only through the model's hook API (`Model.at`, sites' rules, stages' capacities)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -45,8 +46,9 @@ def install_rule(model: Model, spec: PolicyBase, sites: list[Site], rule: Rule) 
 
     def announce() -> None:
         start = model.clock.minutes(spec.start)
+        end = math.inf if spec.end is None else model.clock.minutes(spec.end)
         for site in sites:
-            site.announce(rule, start)
+            site.announce(rule, start, end)
 
     def add() -> None:
         for site in sites:

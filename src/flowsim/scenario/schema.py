@@ -662,6 +662,12 @@ def _check_departures(s: Scenario) -> None:
 def _check_policies(s: Scenario, attrs: dict[str, Attribute], modes: set[str]) -> None:
     for pid, p in s.policies.items():
         base = f"policies.{pid}"
+        if p.announced is not None and not isinstance(p, EntryBan | AccessRestriction):
+            raise ReferenceError_(
+                f"{base}.announced",
+                f"only an entry_ban or an access_restriction can be announced (a {p.type} "
+                "acts only from its start)",
+            )
         # A policy in force before the horizon would need state the run does not have; one
         # starting after it is harmless (flowsim.checks warns), and so is an end after it.
         if p.start < s.horizon.start:
