@@ -14,6 +14,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     model_validator,
@@ -22,14 +23,51 @@ from pydantic import (
 from flowsim.errors import did_you_mean
 from flowsim.timebase import Clock, zone
 
+#: Words YAML 1.1 read as booleans; in YAML 1.2 (and here) they are text.
+YAML11_BOOLEANS = {"yes", "no", "on", "off", "y", "n"}
+
+
+def _flag(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
+def _not_boolean(value: Any) -> Any:
+    """Booleans are not numbers: ``informed_share: true`` must not mean 1."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not a boolean")
+    if isinstance(value, str) and value.lower() in YAML11_BOOLEANS:
+        raise ValueError(f"expected a number, not the word {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("Input should be a finite number")  # pydantic's words, checked first
+    return value
+
+
+def _whole(value: Any) -> Any:
+    """A whole number, also when written (or calibrated) as ``3.0``; not 2.5, not true."""
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number, not a boolean")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("expected a finite whole number")
+        if not value.is_integer():
+            raise ValueError("expected a whole number")
+        return int(value)
+    return value
+
+
+Number = BeforeValidator(_not_boolean)
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 CheckpointId = Identifier
 Mode = Identifier
-Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
-Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False, le=1e9)]
-NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False, le=1e9)]
-Real = Annotated[float, Field(allow_inf_nan=False, ge=-1e9, le=1e9)]
-Lanes = Annotated[int, Field(ge=0, le=10_000, strict=True)]
+Probability = Annotated[float, Number, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Positive = Annotated[float, Number, Field(gt=0.0, allow_inf_nan=False, le=1e9)]
+NonNegative = Annotated[float, Number, Field(ge=0.0, allow_inf_nan=False, le=1e9)]
+Real = Annotated[float, Number, Field(allow_inf_nan=False, ge=-1e9, le=1e9)]
+Lanes = Annotated[int, BeforeValidator(_whole), Field(ge=0, le=10_000, strict=True)]
+PartySize = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=1000, strict=True)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
 Stage = Literal["exit", "entry"]
 Source = Annotated[str, Field(max_length=500)]
 
@@ -45,6 +83,12 @@ def _check_timezone(name: str) -> str:
 TimeZone = Annotated[str, AfterValidator(_check_timezone)]
 
 
+def _clock_text(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("expected a local time 'HH:MM' in quotes, e.g. '07:00'")
+    return value
+
+
 def _check_clock(text: str) -> str:
     hours, _, minutes = text.partition(":")
     if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
@@ -54,7 +98,7 @@ def _check_clock(text: str) -> str:
     return text
 
 
-ClockTime = Annotated[str, AfterValidator(_check_clock)]
+ClockTime = Annotated[str, BeforeValidator(_clock_text), AfterValidator(_check_clock)]
 
 
 class Frozen(BaseModel):
@@ -99,7 +143,7 @@ class Gamma(Frozen):
 
     dist: Literal["gamma"]
     mean: Positive
-    cv: Annotated[float, Field(gt=0.0, le=20.0)]
+    cv: Annotated[float, Number, Field(gt=0.0, le=20.0)]
 
 
 class Lognormal(Frozen):
@@ -107,7 +151,7 @@ class Lognormal(Frozen):
 
     dist: Literal["lognormal"]
     mean: Positive
-    cv: Annotated[float, Field(gt=0.0, le=20.0)]
+    cv: Annotated[float, Number, Field(gt=0.0, le=20.0)]
 
 
 ContinuousDist = Annotated[
@@ -119,21 +163,21 @@ class FixedCount(Frozen):
     """Every party has exactly `value` persons."""
 
     dist: Literal["fixed"]
-    value: Annotated[int, Field(ge=1, le=1000, strict=True)]
+    value: PartySize
 
 
 class ShiftedPoisson(Frozen):
     """1 + Poisson(mean - 1) persons."""
 
     dist: Literal["shifted_poisson"]
-    mean: Annotated[float, Field(ge=1.0, le=1000.0)]
+    mean: Annotated[float, Number, Field(ge=1.0, le=1000.0)]
 
 
 class Categorical(Frozen):
     """Party sizes `values` with relative `weights`."""
 
     dist: Literal["categorical"]
-    values: list[Annotated[int, Field(ge=1, le=1000, strict=True)]] = Field(min_length=1)
+    values: list[PartySize] = Field(min_length=1)
     weights: list[NonNegative] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -163,7 +207,7 @@ class Parameter(Frozen):
     upper: Real | None = Field(None, description="highest plausible value")
     source: Source = Field(description="a row id of shared/data/FACTS.md, or 'assumption'")
     note: str = ""
-    calibrate: bool = Field(
+    calibrate: Flag = Field(
         False, description="tuned by `flowsim calibrate` unless --params says otherwise"
     )
 
@@ -324,8 +368,11 @@ class Choice(Frozen):
         description="balking and patience thresholds grow by this fraction per hour "
         "already travelled to the checkpoint",
     )
-    information_update_minutes: Annotated[float, Field(ge=15, le=1440, multiple_of=15)] = Field(
-        60.0, description="queues and policies are known as of the last update (a multiple of 15)"
+    information_update_minutes: Annotated[float, Number, Field(ge=15, le=1440, multiple_of=15)] = (
+        Field(
+            60.0,
+            description="queues and policies are known as of the last update (a multiple of 15)",
+        )
     )
     informed_share: Probability = Field(
         description="share of parties who know the policies in force when choosing"
