@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from flowsim.errors import one_line
-from flowsim.observations import Observation, status
+from flowsim.observations import COUNT_METRICS, Observation, status
 from flowsim.scenario.loader import load_with_origins
 from flowsim.scenario.schema import AccessRestriction, EntryBan, ExitScreening, Scenario
 from flowsim.timebase import Clock
@@ -133,14 +133,26 @@ def _overridden(scenario: Scenario, attribute: str) -> bool:
 def observation_warnings(
     observations: list[Observation], scenario: Scenario, file: str | Path
 ) -> list[str]:
-    """Reported figures the scenario's horizon does not cover."""
+    """Reported figures the scenario's horizon does not cover, and counts with a fraction."""
     clock = Clock(scenario.horizon.start, scenario.horizon.end)
-    return [
-        one_line(
-            f"{file}:{obs.line}: {obs.id}: window {obs.start.isoformat()} to {obs.end.isoformat()} "
-            f"is not inside the horizon of {scenario.name}; "
-            "it is reported as outside_horizon and not fitted"
-        )
-        for obs in observations
-        if status(obs, clock) == "outside_horizon"
-    ]
+    out = []
+    for obs in observations:
+        for field in ("value", "low", "high"):
+            number = getattr(obs, field)
+            if obs.metric in COUNT_METRICS and number is not None and not number.is_integer():
+                hint = (
+                    f"; if the point separates thousands, write {number * 1000:.0f}"
+                    if (number * 1000).is_integer()
+                    else ""
+                )
+                out.append(
+                    f"{file}:{obs.line}: {obs.id}: {field} {number:g} is not a whole number "
+                    f"of {obs.metric}{hint}"
+                )
+        if status(obs, clock) == "outside_horizon":
+            out.append(
+                f"{file}:{obs.line}: {obs.id}: window {obs.start.isoformat()} to "
+                f"{obs.end.isoformat()} is not inside the horizon of {scenario.name}; "
+                "it is reported as outside_horizon and not fitted"
+            )
+    return [one_line(line) for line in out]

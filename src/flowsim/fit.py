@@ -74,13 +74,20 @@ def fit_table(
                 sim_p05=p05,
                 sim_p50=p50,
                 sim_p95=p95,
-                log_error=math.log(max(p50, 1e-9) / obs.reported),
+                log_error=log_error(obs.reported, p50),
                 covered=covered(obs, p05, p95),
                 within_tolerance=within_tolerance(obs, p50),
                 log_likelihood=log_likelihood(obs, sims, reporting_error),
             )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def log_error(reported: float, simulated_median: float) -> float:
+    """``log(simulated / reported)``; for a reported 0, ``log1p(simulated)``, as the likelihood."""
+    if reported > 0:
+        return math.log(max(simulated_median, 1e-9) / reported)
+    return math.log1p(simulated_median)
 
 
 @dataclass(frozen=True)
