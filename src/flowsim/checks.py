@@ -12,10 +12,12 @@ From Python, `check_scenario` loads a file and returns its warnings;
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from flowsim.distributions import continuous
 from flowsim.errors import one_line
 from flowsim.observations import COUNT_METRICS, Observation, status
 from flowsim.scenario.loader import load_with_origins
@@ -45,6 +47,8 @@ def scenario_warnings(
     found: list[tuple[str, str]] = []
     found += _parameter_warnings(scenario)
     found += _policy_warnings(scenario)
+    found += _surge_warnings(scenario)
+    found += _plausibility_warnings(scenario)
     out = []
     for field_path, problem in found:
         where, line = locate(field_path) if locate else (str(file), None)
@@ -123,6 +127,86 @@ def _policy_warnings(scenario: Scenario) -> list[tuple[str, str]]:
                         f"no checkpoint is in {', '.join(empty)}, so it never acts",
                     )
                 )
+    return out
+
+
+def _surge_warnings(scenario: Scenario) -> list[tuple[str, str]]:
+    """A surge that is 0 throughout the horizon (one knot, knots outside it, all 0)."""
+    knots = scenario.demand.surge
+    if not knots:
+        return []
+    if len(knots) == 1:
+        return [
+            (
+                "demand.surge",
+                "a single knot gives no surge (the rate is linear between knots and 0 "
+                "outside them); give at least two",
+            )
+        ]
+    start, end = scenario.horizon.start, scenario.horizon.end
+    acts = any(
+        a.at < end and b.at > start and (a.per_day > 0 or b.per_day > 0)
+        for a, b in itertools.pairwise(knots)
+    )
+    if acts:
+        return []
+    return [
+        (
+            "demand.surge",
+            f"the surge is 0 throughout the horizon ({start.isoformat()} to {end.isoformat()}): "
+            "its knots are all outside it or all 0",
+        )
+    ]
+
+
+#: Bounds of plausible values; a value beyond one is probably a unit slip.
+MAX_TRAVEL_HOURS = 72
+MAX_SERVICE_MINUTES = 600
+FACTOR_MEAN_RANGE = (0.5, 2.0)
+
+
+def _plausibility_warnings(scenario: Scenario) -> list[tuple[str, str]]:
+    """Profiles far from a mean of 1 and times that look like minutes typed as hours."""
+    out = []
+    low, high = FACTOR_MEAN_RANGE
+    for name in ("weekday_factors", "hourly_factors"):
+        factors = getattr(scenario.demand, name)
+        mean = sum(factors) / len(factors)
+        note = (
+            f"they multiply baseline_per_day, so normal traffic is {mean:g} times it"
+            if name == "weekday_factors"
+            else "they are rescaled to mean 1, so only their shape counts"
+        )
+        if not low <= mean <= high:
+            out.append(
+                (
+                    f"demand.{name}",
+                    f"the factors' mean is {mean:g}, not about 1 (outside {low:g} to {high:g}); "
+                    f"{note} (written as percentages?)",
+                )
+            )
+    for oid, origin in scenario.demand.origins.items():
+        for cid, hours in origin.travel_hours.items():
+            if hours > MAX_TRAVEL_HOURS:
+                out.append(
+                    (
+                        f"demand.origins.{oid}.travel_hours.{cid}",
+                        f"{hours:g} hours is more than {MAX_TRAVEL_HOURS} "
+                        "(minutes typed as hours?)",
+                    )
+                )
+    for cid, cp in scenario.checkpoints.items():
+        for mode, spec in cp.modes.items():
+            for stage in ("exit", "entry"):
+                minutes = continuous(getattr(spec, stage).service_minutes).mean
+                if minutes > MAX_SERVICE_MINUTES:
+                    out.append(
+                        (
+                            f"checkpoints.{cid}.modes.{mode}.{stage}.service_minutes",
+                            f"a mean of {minutes:g} minutes per party is more than "
+                            f"{MAX_SERVICE_MINUTES} (seconds typed as minutes?)",
+                        )
+                    )
     return out
 
 

@@ -17,6 +17,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    field_validator,
     model_validator,
 )
 
@@ -309,6 +310,16 @@ class Checkpoint(Frozen):
     )
     source: Source = ""
 
+    @field_validator("opening_hours")
+    @classmethod
+    def _some_window(cls, windows: list[OpeningWindow] | None) -> list[OpeningWindow] | None:
+        if windows == []:
+            raise ValueError(
+                "an empty list would keep the checkpoint closed for the whole horizon; omit "
+                "it for open 24 hours, or close the checkpoint with a closure policy"
+            )
+        return windows
+
 
 # --- demand -----------------------------------------------------------------------------
 
@@ -417,6 +428,16 @@ class Demand(Frozen):
         description="national surge, persons per day, linear between knots, 0 outside",
     )
     choice: Choice
+
+    @field_validator("weekday_factors", "hourly_factors")
+    @classmethod
+    def _not_all_zero(cls, factors: list[float]) -> list[float]:
+        if not any(factors):
+            raise ValueError(
+                "every factor is 0, which would leave no normal traffic; "
+                "give relative rates with a mean of about 1"
+            )
+        return factors
 
 
 # --- policies ---------------------------------------------------------------------------
@@ -549,6 +570,12 @@ class Horizon(Frozen):
             raise ValueError("warmup_end must lie within the horizon")
         if self.end - self.start > dt.timedelta(days=3660):
             raise ValueError("a horizon longer than ten years is not supported")
+        if self.end - self.start < dt.timedelta(days=1):
+            hours = (self.end - self.start).total_seconds() / 3600
+            raise ValueError(
+                f"the horizon lasts {hours:g} hours; at least a day is needed "
+                "(results are kept per local day)"
+            )
         return self
 
 
@@ -588,8 +615,30 @@ def _unknown(kind: str, name: str, known: Any) -> str:
     return f"unknown {kind} {name!r}{hint}"
 
 
+#: A checkpoint or country of this name would collide with the totals of daily.csv.
+RESERVED_NAME = "all"
+
+
+def _check_names(s: Scenario) -> None:
+    for kind, names in (("checkpoints", s.checkpoints), ("countries", s.countries)):
+        if RESERVED_NAME in names:
+            raise ReferenceError_(
+                f"{kind}.{RESERVED_NAME}",
+                f"{RESERVED_NAME!r} is reserved (results use checkpoint={RESERVED_NAME} "
+                "for country totals); choose another name",
+            )
+    for name in s.countries:
+        if "+" in name or name != name.strip() or not name:
+            raise ReferenceError_(
+                f"countries.{name}",
+                f"country name {name!r} may not contain '+' (observations sum places with it) "
+                "or start or end with a space",
+            )
+
+
 def check_references(s: Scenario) -> None:
     """Raise `ReferenceError_` on the first reference to something the scenario lacks."""
+    _check_names(s)
     attrs = s.attributes
     modes = {m for cp in s.checkpoints.values() for m in cp.modes}
     if len(attrs) > 10:
