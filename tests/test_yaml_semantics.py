@@ -12,7 +12,7 @@ import pytest
 
 from flowsim.errors import ScenarioError
 from flowsim.scenario import dump_resolved, load_scenario
-from flowsim.scenario.loader import _parse, parse_overrides
+from flowsim.scenario.loader import _parse, load_raw, parse_overrides, whole_number_uses
 
 BASE = Path(__file__).parent / "bad_inputs" / "_base.yaml"
 
@@ -98,3 +98,11 @@ def test_the_resolved_dump_quotes_text_either_yaml_version_would_misread(tmp_pat
     path = tmp_path / "resolved.yaml"
     path.write_text(text, encoding="utf-8")
     assert load_scenario(path) == scenario
+
+
+def test_parameters_feeding_whole_numbers_are_found_through_tagged_unions():
+    assert whole_number_uses(load_raw(BASE)) == {
+        "north_car_lanes": "checkpoints.north_gate.modes.car.exit.lanes"
+    }
+    raw = load_raw(Path(__file__).resolve().parent.parent / "scenarios" / "historical_2022.yaml")
+    assert whole_number_uses(raw) == {}, "service-time means and surge rates are real"

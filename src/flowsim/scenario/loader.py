@@ -462,6 +462,40 @@ def resolve_parameters(raw: RawScenario) -> dict[str, Any]:
     return walk(raw.data, ())
 
 
+def whole_number_uses(raw: RawScenario) -> dict[str, str]:
+    """Parameters referenced by a whole-number field (e.g. lanes), each with one such field."""
+    uses: dict[str, str] = {}
+
+    def walk(node: Any, path: PathKey) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, (*path, str(key)))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, (*path, i))
+        elif isinstance(node, str) and (match := PARAM_REF.match(node)):
+            held = _walk_types(Scenario, _schema_location(raw.data, path))[2]
+            if _strip(held) is int:
+                uses.setdefault(match.group(1), _dotted(path))
+
+    walk(raw.data, ())
+    return uses
+
+
+def _schema_location(data: Any, path: PathKey) -> tuple:
+    """`path` with the tag of each tagged union it crosses (as pydantic reports locations)."""
+    loc: list[str | int] = []
+    node = data
+    for part in path:
+        node = node[part] if isinstance(node, dict | list) else None
+        loc.append(part)
+        if isinstance(node, dict):
+            tag = next((node[k] for k in ("type", "dist") if isinstance(node.get(k), str)), None)
+            if tag is not None:
+                loc.append(tag)
+    return tuple(loc)
+
+
 def _parts(dotted: str) -> PathKey:
     """``"a.b[2].c"`` -> ``("a", "b", 2, "c")``."""
     parts = [p for p in re.split(r"\.|\[(\d+)\]", dotted) if p]
