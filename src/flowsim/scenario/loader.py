@@ -6,6 +6,7 @@ overrides, and one-line errors naming the file, the line and the field path.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import types
 import typing
@@ -672,7 +673,27 @@ def load_with_origins(
         _mark_overrides(extra, (), lines)
         _refuse_missing_deletions(raw.data, extra, lines)
         raw = RawScenario(deep_merge(raw.data, extra), raw.origin, lines)
-    return validate(resolve_parameters(raw), raw), raw
+    scenario = validate(resolve_parameters(raw), raw)
+    _check_whole_days(scenario, raw)
+    return scenario, raw
+
+
+def _check_whole_days(scenario: Scenario, raw: RawScenario) -> None:
+    """Refuse a scenario file shorter than a day: its results are daily.
+
+    A scenario built in Python, as the benchmarks' few-hour queues, may be shorter.
+    """
+    horizon = scenario.horizon
+    if horizon.end - horizon.start < dt.timedelta(days=1):
+        hours = (horizon.end - horizon.start).total_seconds() / 3600
+        file, line = raw.locate(("horizon",))
+        raise ScenarioError(
+            f"the horizon lasts {hours:g} hours; at least a day is needed "
+            "(results are kept per local day)",
+            file=file,
+            line=line,
+            field_path="horizon",
+        )
 
 
 def _mark_overrides(node: Any, prefix: PathKey, lines: dict) -> None:

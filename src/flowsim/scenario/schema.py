@@ -570,12 +570,6 @@ class Horizon(Frozen):
             raise ValueError("warmup_end must lie within the horizon")
         if self.end - self.start > dt.timedelta(days=3660):
             raise ValueError("a horizon longer than ten years is not supported")
-        if self.end - self.start < dt.timedelta(days=1):
-            hours = (self.end - self.start).total_seconds() / 3600
-            raise ValueError(
-                f"the horizon lasts {hours:g} hours; at least a day is needed "
-                "(results are kept per local day)"
-            )
         return self
 
 
