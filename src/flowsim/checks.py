@@ -21,7 +21,13 @@ from flowsim.distributions import continuous
 from flowsim.errors import one_line
 from flowsim.observations import COUNT_METRICS, Observation, status
 from flowsim.scenario.loader import load_with_origins
-from flowsim.scenario.schema import AccessRestriction, EntryBan, ExitScreening, Scenario
+from flowsim.scenario.schema import (
+    AccessRestriction,
+    CapacityChange,
+    EntryBan,
+    ExitScreening,
+    Scenario,
+)
 from flowsim.timebase import Clock
 
 #: Maps a dotted field path to the file and line that set it.
@@ -117,6 +123,9 @@ def _policy_warnings(scenario: Scenario) -> list[tuple[str, str]]:
                         f"no party class travels by {', '.join(unused)}, so it never acts",
                     )
                 )
+        idle = _idle(scenario, policy)
+        if idle:
+            out.append((f"{base}.{idle[0]}", f"{idle[1]}, so the policy never acts"))
         where = getattr(policy, "where", None)
         if where is not None and not where.checkpoints:
             empty = [c for c in where.countries if c not in countries_with_checkpoints]
@@ -128,6 +137,23 @@ def _policy_warnings(scenario: Scenario) -> list[tuple[str, str]]:
                     )
                 )
     return out
+
+
+def _idle(scenario: Scenario, policy: Any) -> tuple[str, str] | None:
+    """The field and reason when a policy's own settings make it change nothing."""
+    if isinstance(policy, AccessRestriction) and policy.compliance == 0:
+        return "compliance", "compliance 0 stops nobody"
+    if isinstance(policy, ExitScreening) and not (
+        policy.turn_back_share or policy.extra_minutes or policy.deterrence
+    ):
+        return "turn_back_share", "it turns back nobody, adds no minutes and deters nobody"
+    if isinstance(policy, CapacityChange) and policy.service_multiplier in (None, 1):
+        spec = scenario.checkpoints[policy.checkpoint].modes[policy.mode]
+        if policy.lanes is None or all(
+            getattr(spec, stage).lanes == policy.lanes for stage in policy.stages
+        ):
+            return "lanes", f"it sets the lanes {policy.checkpoint} {policy.mode} already has"
+    return None
 
 
 def _surge_warnings(scenario: Scenario) -> list[tuple[str, str]]:
