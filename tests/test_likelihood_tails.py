@@ -15,7 +15,7 @@ import pytest
 from scipy.stats import norm
 
 from flowsim.cli import main
-from flowsim.fit import fit_table
+from flowsim.fit import fit_table, log_error
 from flowsim.likelihood import REPORTING_ERROR, covered, log_likelihood, within_tolerance
 from flowsim.observations import Observation
 from flowsim.timebase import Clock
@@ -101,6 +101,9 @@ def test_zero_is_a_valid_count():
     clock = Clock(START, START + dt.timedelta(days=3))
     table = fit_table([figure(value=0.0)], {"x": zero_sim}, clock)
     assert table.loc[0, "log_error"] == 0.0
+    assert log_error(0.0, 3.0) == pytest.approx(math.log(4.0))
+    assert log_error(5.0, 0.0) == pytest.approx(-math.log(6.0)), "not log(1e-9 / 5)"
+    assert log_error(5.0, 10.0) == pytest.approx(math.log(2.0))
     assert math.isfinite(table.loc[0, "log_likelihood"])
 
 

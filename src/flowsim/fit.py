@@ -84,10 +84,13 @@ def fit_table(
 
 
 def log_error(reported: float, simulated_median: float) -> float:
-    """``log(simulated / reported)``; for a reported 0, ``log1p(simulated)``, as the likelihood."""
-    if reported > 0:
-        return math.log(max(simulated_median, 1e-9) / reported)
-    return math.log1p(simulated_median)
+    """``log(simulated / reported)``; where either is 0, on the likelihood's ``log1p`` scale.
+
+    (A ratio to 0, or of 0, would be infinite: 0 refusals against 1 simulated is not.)
+    """
+    if reported > 0 and simulated_median > 0:
+        return math.log(simulated_median / reported)
+    return math.log1p(simulated_median) - math.log1p(reported)
 
 
 @dataclass(frozen=True)
