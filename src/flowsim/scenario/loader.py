@@ -275,8 +275,9 @@ TAG_KEYS = ("type", "dist")
 SET_KEYS = ("where", "selector")
 
 
-def _replaces(key: Any, value: Any) -> bool:
-    return key in SET_KEYS or any(tag in value for tag in TAG_KEYS)
+def _replaces(key: Any, value: dict) -> bool:
+    # The tag is text: a parameter or policy *named* "type" holds a mapping.
+    return key in SET_KEYS or any(isinstance(value.get(tag), str) for tag in TAG_KEYS)
 
 
 def deep_merge(base: Any, override: Any) -> Any:
