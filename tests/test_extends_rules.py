@@ -68,8 +68,7 @@ def test_the_same_rule_holds_for_set(where, tmp_path):
 def test_a_name_that_is_also_a_tag_key_merges_like_any_other(tmp_path):
     s = _child(
         tmp_path,
-        "parameters:\n  type: {value: 1, source: assumption}\n"
-        "  hours_weight: {value: 0.2}\n",
+        "parameters:\n  type: {value: 1, source: assumption}\n  hours_weight: {value: 0.2}\n",
     )
     assert s.parameters["type"].value == 1
     assert s.parameters["hours_weight"].lower == 0.01, "the parent's bounds are kept"
