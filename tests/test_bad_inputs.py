@@ -150,14 +150,16 @@ def test_each_warning_file_loads_and_gives_its_warnings(name, capsys, monkeypatc
     assert [f"flowsim: warning: {w}" for w in warnings] == expected
 
 
-def test_observations_outside_the_horizon_are_warnings(monkeypatch):
+@pytest.mark.parametrize("name", sorted({n for n, _ in WARNINGS if n.endswith(".csv")}))
+def test_each_warning_csv_loads_and_gives_its_warnings(name, monkeypatch):
     monkeypatch.chdir(CORPUS)
-    name = "warnings/observation_outside_horizon.csv"
+    path = f"warnings/{name}"
     scenario = load_scenario("_base.yaml")
-    observations = load_observations(name, scenario)
-    assert len(observations) == 3
-    lines = [f"flowsim: warning: {w}" for w in observation_warnings(observations, scenario, name)]
-    assert lines == _expected_warnings("observation_outside_horizon.csv")
+    observations = load_observations(path, scenario)
+    rows = Path(path).read_text(encoding="utf-8").splitlines()[1:]
+    assert len(observations) == len(rows)
+    lines = [f"flowsim: warning: {w}" for w in observation_warnings(observations, scenario, path)]
+    assert lines == _expected_warnings(name)
 
 
 @pytest.mark.parametrize(

@@ -82,7 +82,7 @@ def truth_observations(path, tmp_path):
                     "entries",
                     f"2022-09-0{day}T00:00:00+03:00",
                     f"2022-09-0{day + 1}T00:00:00+03:00",
-                    f"{value:.1f}",
+                    f"{value:.0f}",  # a reported count is whole
                     "",
                     "",
                     "truth",

@@ -75,3 +75,35 @@ def test_an_observation_outside_the_horizon_is_a_warning_and_the_run_goes_on(tmp
     assert len(err) == 1 and err[0].startswith(
         f"flowsim: warning: {csv}:3: late: window 2023-01-02"
     )
+
+
+BASE = ROOT / "tests" / "bad_inputs" / "_base.yaml"
+
+
+@pytest.mark.parametrize(
+    ("surge", "warned"),
+    [
+        ([("2022-08-01", 0), ("2022-09-21", 9000)], False),  # rising through the horizon
+        ([("2022-09-10", 0), ("2022-09-30", 9000)], False),  # starts in its last day
+        ([("2022-08-01", 500), ("2022-08-05", 500)], True),  # wholly before
+        ([("2022-09-02", 0), ("2022-09-03", 0)], True),  # all 0
+        ([("2022-09-11", 0), ("2022-09-12", 900)], True),  # from the horizon end on
+    ],
+)
+def test_a_surge_warns_only_when_it_is_zero_throughout_the_horizon(surge, warned):
+    knots = [{"at": f"{day}T00:00:00+03:00", "per_day": rate} for day, rate in surge]
+    scenario = load_scenario(BASE, {"demand": {"surge": knots}})
+    warnings = [w for w in scenario_warnings(scenario, "x.yaml") if "demand.surge" in w]
+    assert len(warnings) == warned
+
+
+def test_plausible_profiles_and_times_give_no_warning():
+    scenario = load_scenario(
+        BASE,
+        [
+            "demand.weekday_factors=[1.9, 1.9, 1.9, 1.9, 1.9, 1.9, 1.9]",
+            "demand.origins.west.travel_hours.south_gate=72",
+            "checkpoints.east_gate.modes.car.exit.service_minutes.mean=600",
+        ],
+    )
+    assert scenario_warnings(scenario, "x.yaml") == []

@@ -225,13 +225,13 @@ def test_fractional_lanes(cli: Cli, tmp_path: Path) -> None:
     assert message.startswith(
         f"{bad}:{line_of(bad, 'lanes: 2.5')}: checkpoints.gate.modes.car.exit.lanes: "
     )
-    assert "valid integer" in message and "2.5" in message
+    assert "whole number" in message and "2.5" in message
 
 
 def test_boolean_lanes_are_rejected(cli: Cli, tmp_path: Path) -> None:
     bad = write(tmp_path / "bool.yaml", put(valid(), (*EXIT, "lanes"), True))
     message = cli(str(bad), commands=("check",))
-    assert "checkpoints.gate.modes.car.exit.lanes" in message and "integer" in message
+    assert "checkpoints.gate.modes.car.exit.lanes" in message and "not a boolean" in message
 
 
 def test_negative_lanes(cli: Cli, tmp_path: Path) -> None:

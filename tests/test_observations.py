@@ -13,7 +13,13 @@ from builders import build, single_checkpoint
 import flowsim
 from flowsim.errors import ObservationError
 from flowsim.likelihood import covered, log_likelihood, within_tolerance
-from flowsim.observations import COLUMNS, Observation, load_observations, simulate_observation
+from flowsim.observations import (
+    COLUMNS,
+    Observation,
+    _number,
+    load_observations,
+    simulate_observation,
+)
 from flowsim.results import HourlyArrays
 from flowsim.scenario.loader import deep_merge
 from flowsim.timebase import Clock
@@ -289,3 +295,23 @@ def test_fit_breakdown_summarises_each_group_of_figures():
     assert rows.loc["all", "log_likelihood"] == pytest.approx(-7.0)
     assert "refusals" not in rows.index  # no modelled refusal figure
     assert len(breakdown_lines(fit_breakdown(table))) == 1 + len(rows)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("8,314", 8314.0),
+        ("1,234,567.5", 1234567.5),
+        ("1_000", 1000.0),
+        ("8.314", 8.314),
+        ("0", 0.0),
+    ],
+)
+def test_a_comma_is_read_only_as_a_thousands_separator(text, value):
+    assert _number(text, "value", "f.csv", 2) == value
+
+
+@pytest.mark.parametrize("text", ["2,5", "1,2,3", "12,34", "1.000,5", "1000,000", "1,000_000"])
+def test_an_ambiguous_comma_is_refused(text):
+    with pytest.raises(ObservationError, match="is ambiguous"):
+        _number(text, "value", "f.csv", 2)

@@ -27,7 +27,14 @@ from flowsim.scenario import (
     scenario_from_mapping,
 )
 from flowsim.scenario.loader import _Loader, deep_merge, load_raw, parse_overrides
-from flowsim.scenario.schema import CapacityChange, Closure, EntryBan, ExitScreening, Gamma
+from flowsim.scenario.schema import (
+    CapacityChange,
+    Closure,
+    EntryBan,
+    ExitScreening,
+    Exponential,
+    Gamma,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -367,15 +374,20 @@ def test_override_applies_over_extends() -> None:
     assert s.demand.choice.hours_weight == 0.4
 
 
-def test_override_merges_into_a_distribution_mapping() -> None:
-    """A mapping value merges: switching families needs ``null`` for the old family's keys."""
+def test_override_merges_into_a_distribution_mapping_unless_it_names_its_dist() -> None:
+    """Without ``dist`` a mapping merges; with it, it is a new distribution (no stray ``cv``)."""
     path = "checkpoints.east_gate.modes.car.exit.service_minutes"
     s = load_scenario(SMALL, [f"{path}.mean=8"])
     assert s.checkpoints["east_gate"].modes["car"].exit.service_minutes == Gamma(
         dist="gamma", mean=8, cv=0.5
     )
-    with pytest.raises(ScenarioError, match=r"service_minutes\.cv: unknown field"):
-        load_scenario(SMALL, [f"{path}={{dist: exponential, mean: 3}}"])
+    for text in ("{dist: exponential, mean: 3}", "{dist: exponential, mean: 3, cv: null}"):
+        s = load_scenario(SMALL, [f"{path}={text}"])
+        assert s.checkpoints["east_gate"].modes["car"].exit.service_minutes == Exponential(
+            dist="exponential", mean=3
+        )
+    with pytest.raises(ScenarioError, match=r"service_minutes\.cv: required field is missing"):
+        load_scenario(SMALL, [f"{path}={{dist: lognormal, mean: 3}}"])
 
 
 def test_later_override_wins_and_mapping_overrides() -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +38,7 @@ from flowsim.likelihood import REPORTING_ERROR, log_likelihood, log_variance
 from flowsim.observations import Observation, simulate_observation, status
 from flowsim.runner import map_replications, simulate
 from flowsim.scenario import Scenario, load_scenario
+from flowsim.scenario.loader import load_with_origins, whole_number_uses
 from flowsim.timebase import Clock
 
 PROFILE_STEP = 0.08  # in units of each parameter's range
@@ -65,9 +66,12 @@ class FreeParameter:
 
 
 def free_parameters(
-    scenario: Scenario, names: Sequence[str] | None, file: str
+    scenario: Scenario, names: Sequence[str] | None, file: str, whole: Mapping[str, str] = {}
 ) -> list[FreeParameter]:
-    """The parameters to tune: those named, else those marked ``calibrate: true``."""
+    """The parameters to tune: those named, else those marked ``calibrate: true``.
+
+    `whole` maps parameters that set a whole-number field to that field: they are refused.
+    """
     chosen = list(names) if names else [n for n, p in scenario.parameters.items() if p.calibrate]
     if not chosen:
         raise RunError(
@@ -78,6 +82,13 @@ def free_parameters(
         spec = scenario.parameters.get(name)
         if spec is None:
             raise RunError(f"unknown parameter {name!r}", file=file, field_path="--params")
+        if name in whole:
+            raise RunError(
+                f"parameter {name!r} sets the whole number {whole[name]}; calibration "
+                "searches real values, so it cannot tune it",
+                file=file,
+                field_path="--params",
+            )
         if spec.lower is None or spec.upper is None or spec.lower == spec.upper:
             raise RunError(
                 f"parameter {name!r} needs distinct lower and upper bounds to be calibrated",
@@ -341,8 +352,8 @@ def calibrate(
     Each evaluation's replications run in a pool of `workers` processes, in `executor`
     (left open) or on the Dask scheduler at `scheduler`; the result is the same.
     """
-    base = load_scenario(scenario_path, overrides)
-    free = free_parameters(base, params, scenario_path)
+    base, raw = load_with_origins(scenario_path, overrides)
+    free = free_parameters(base, params, scenario_path, whole_number_uses(raw))
     out = Path(out_dir)
     log = EvaluationLog(out / "evaluations.jsonl")
     with open_executor(workers, scheduler, executor=executor) as pool:

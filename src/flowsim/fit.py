@@ -74,13 +74,23 @@ def fit_table(
                 sim_p05=p05,
                 sim_p50=p50,
                 sim_p95=p95,
-                log_error=math.log(max(p50, 1e-9) / obs.reported),
+                log_error=log_error(obs.reported, p50),
                 covered=covered(obs, p05, p95),
                 within_tolerance=within_tolerance(obs, p50),
                 log_likelihood=log_likelihood(obs, sims, reporting_error),
             )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def log_error(reported: float, simulated_median: float) -> float:
+    """``log(simulated / reported)``; where either is 0, on the likelihood's ``log1p`` scale.
+
+    (A ratio to 0, or of 0, would be infinite: 0 refusals against 1 simulated is not.)
+    """
+    if reported > 0 and simulated_median > 0:
+        return math.log(simulated_median / reported)
+    return math.log1p(simulated_median) - math.log1p(reported)
 
 
 @dataclass(frozen=True)

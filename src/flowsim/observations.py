@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,10 +80,16 @@ class Observation:
 
     @property
     def reported(self) -> float:
-        """The value, else the middle of the bounds (geometric), else the one bound."""
+        """The value, else the middle of the bounds (geometric), else the one bound.
+
+        With a lower bound of 0 the middle is taken on the ``log1p`` scale, as the
+        likelihood does, so that ``[0, 40]`` is not reported as 0.
+        """
         if self.value is not None:
             return self.value
         if self.low is not None and self.high is not None:
+            if self.low == 0:
+                return math.sqrt(1 + self.high) - 1
             return math.sqrt(self.low * self.high)
         return self.low if self.low is not None else self.high  # type: ignore[return-value]
 
@@ -92,9 +99,24 @@ class Observation:
         return self.start == self.end
 
 
+#: A number with thousands separators: ``8,314``, ``1,234,567.5`` (also with ``_``).
+THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:([,_])\d{3})(?:\1\d{3})*(?:\.\d+)?$")
+#: Metrics counted in whole persons or vehicles (a fraction is probably a typo).
+COUNT_METRICS = {"entries", "refusals", "turned_back", "departures", "queue_vehicles"}
+
+
 def _number(text: str, field: str, file: str, line: int) -> float | None:
     if text is None or not text.strip():
         return None
+    text = text.strip()
+    if ("," in text or "_" in text) and not THOUSANDS.match(text):
+        raise ObservationError(
+            f"{text!r} is ambiguous: a comma (or _) is read only as a thousands separator "
+            "(8,314); write a decimal with a point (2.5)",
+            file=file,
+            line=line,
+            field_path=field,
+        )
     try:
         value = float(text.replace(",", "").replace("_", ""))
     except ValueError:
@@ -109,6 +131,23 @@ def _number(text: str, field: str, file: str, line: int) -> float | None:
             field_path=field,
         )
     return value
+
+
+def _places(text: str, field: str, file: str, line: int) -> tuple[str, ...]:
+    """The names of a ``+`` sum; each at most once (``a+a`` would count `a` twice)."""
+    names = tuple(name.strip() for name in text.split("+"))
+    for name in names:
+        if not name:
+            what = "country name" if field == "country" else "checkpoint id"
+            raise ObservationError(f"empty {what}", file=file, line=line, field_path=field)
+        if names.count(name) > 1:
+            raise ObservationError(
+                f"{name!r} appears twice in the sum {text.strip()!r}",
+                file=file,
+                line=line,
+                field_path=field,
+            )
+    return names
 
 
 def _time(text: str, field: str, file: str, line: int) -> dt.datetime:
@@ -176,10 +215,15 @@ def _parse_row(row, file, line, by_country, scenario, seen) -> Observation:
             line=line,
             field_path="metric",
         )
-    countries = tuple(c.strip() for c in row["country"].split("+"))
+    countries = _places(row["country"], "country", file, line)
     for c in countries:
-        if not c:
-            raise ObservationError("empty country name", file=file, line=line, field_path="country")
+        if c in scenario.countries and c not in by_country:
+            raise ObservationError(
+                f"country {c!r} has no checkpoints in the scenario, so nothing is simulated there",
+                file=file,
+                line=line,
+                field_path="country",
+            )
         if c not in by_country:
             raise ObservationError(
                 f"country {c!r} is not in the scenario (known: {', '.join(sorted(by_country))})",
@@ -188,12 +232,8 @@ def _parse_row(row, file, line, by_country, scenario, seen) -> Observation:
                 field_path="country",
             )
     if row["checkpoint"].strip():
-        checkpoints = tuple(c.strip() for c in row["checkpoint"].split("+"))
+        checkpoints = _places(row["checkpoint"], "checkpoint", file, line)
         for cid in checkpoints:
-            if not cid:
-                raise ObservationError(
-                    "empty checkpoint id", file=file, line=line, field_path="checkpoint"
-                )
             if cid not in scenario.checkpoints:
                 raise ObservationError(
                     f"checkpoint {cid!r} is not in the scenario"
@@ -209,6 +249,16 @@ def _parse_row(row, file, line, by_country, scenario, seen) -> Observation:
                     file=file,
                     line=line,
                     field_path="checkpoint",
+                )
+        summed = {scenario.checkpoints[cid].country for cid in checkpoints}
+        for c in countries:
+            if c not in summed:
+                raise ObservationError(
+                    f"none of the checkpoints {row['checkpoint'].strip()!r} is in {c!r}; "
+                    "list only the countries of the checkpoints summed",
+                    file=file,
+                    line=line,
+                    field_path="country",
                 )
     else:
         checkpoints = tuple(cid for c in countries for cid in by_country[c])

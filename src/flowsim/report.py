@@ -201,6 +201,10 @@ def build_report(folders: list[Path], title: str = "flowsim report") -> str:
 
 def check_result_folder(folder: Path) -> None:
     """Raise `RunError`, naming the file and what is wrong, if no page can be made from `folder`."""
+    if folder.exists() and not folder.is_dir():
+        raise RunError(
+            "is a file, not a result folder (give the folder a command wrote)", file=str(folder)
+        )
     if not folder.is_dir():
         raise RunError("not a result folder (does not exist)", file=str(folder))
     if not any((folder / f).exists() for f in KNOWN_FILES) and not (folder / "validation").is_dir():

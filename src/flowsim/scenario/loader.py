@@ -6,6 +6,7 @@ overrides, and one-line errors naming the file, the line and the field path.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import types
 import typing
@@ -85,11 +86,20 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
 
 
 def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
-    if len(node.value) > MAX_INT_CHARS:
+    """A YAML 1.2 integer: ``010`` is ten, ``0o10`` eight; ``1:30`` is not an integer."""
+    text = str(node.value)
+    if len(text) > MAX_INT_CHARS:
         raise yaml.constructor.ConstructorError(
-            None, None, f"integer of {len(node.value)} characters is too large", node.start_mark
+            None, None, f"integer of {len(text)} characters is too large", node.start_mark
         )
-    return loader.construct_yaml_int(node)
+    try:
+        if text.startswith(("0o", "0x")):
+            return int(text[2:], 8 if text[1] == "o" else 16)
+        return int(text, 10)
+    except ValueError:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{text!r} is not an integer", node.start_mark
+        ) from None
 
 
 def _refuse_tag(loader: _Loader, node: yaml.Node) -> None:
@@ -105,10 +115,44 @@ def _refuse_tag(loader: _Loader, node: yaml.Node) -> None:
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _Loader.add_constructor(None, _refuse_tag)
-# Timestamps stay strings: pydantic parses them and insists on a UTC offset.
-_Loader.yaml_implicit_resolvers = {
-    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+#: Plain scalars as YAML 1.2's core schema reads them, not PyYAML's YAML 1.1: only
+#: true/false are booleans (``yes``, ``no``, ``on``, ``off`` are text), ``010`` is ten,
+#: ``1:30`` and ``07:00`` are text. Timestamps stay text: pydantic parses them and insists
+#: on a UTC offset. ``<<`` is recognised only to be refused.
+CORE_SCHEMA = (
+    ("bool", r"true|True|TRUE|false|False|FALSE", "tTfF"),
+    ("int", r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+", "-+0123456789"),
+    (
+        "float",
+        r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)",
+        "-+.0123456789",
+    ),
+    ("null", r"~|null|Null|NULL|", "~nN"),
+    ("merge", r"<<", "<"),
+)
+
+
+def _core_resolvers() -> dict[str | None, list]:
+    table: dict[str | None, list] = {}
+    for tag, pattern, firsts in CORE_SCHEMA:
+        rx = re.compile(f"^(?:{pattern})$")
+        for first in [*firsts, *([None] if tag == "null" else [])]:
+            table.setdefault(first, []).append((f"tag:yaml.org,2002:{tag}", rx))
+    return table
+
+
+_CORE = _core_resolvers()
+_Loader.yaml_implicit_resolvers = _CORE
+
+
+class _Dumper(yaml.SafeDumper):
+    """Quotes text that either YAML 1.1 or 1.2 would read as something else."""
+
+
+_Dumper.yaml_implicit_resolvers = {
+    first: [*yaml.SafeDumper.yaml_implicit_resolvers.get(first, []), *_CORE.get(first, [])]
+    for first in {*yaml.SafeDumper.yaml_implicit_resolvers, *_CORE}
 }
 
 
@@ -224,19 +268,60 @@ def read_yaml(path: Path) -> tuple[Any, dict[PathKey, tuple[str, int]]]:
     return data, lines
 
 
+#: Mappings that replace the parent's whole instead of merging into it: one that names its
+#: ``type`` or ``dist`` is a new definition of a policy or a distribution, and a policy's
+#: ``where`` and ``selector`` are sets (merging two sets would act on both).
+TAG_KEYS = ("type", "dist")
+SET_KEYS = ("where", "selector")
+
+
+def _replaces(key: Any, value: dict) -> bool:
+    # The tag is text: a parameter or policy *named* "type" holds a mapping.
+    return key in SET_KEYS or any(isinstance(value.get(tag), str) for tag in TAG_KEYS)
+
+
 def deep_merge(base: Any, override: Any) -> Any:
-    """Merge `override` into `base`: mappings recursively, ``null`` deletes, the rest replaces."""
+    """Merge `override` into `base`: mappings recursively, ``null`` deletes, the rest replaces.
+
+    A mapping that `_replaces` is taken whole (its ``null`` values dropped), as are lists.
+    """
     if not (isinstance(base, dict) and isinstance(override, dict)):
-        return override
+        return deep_merge({}, override) if isinstance(override, dict) else override
     merged = dict(base)
     for key, value in override.items():
         if value is None:
             merged.pop(key, None)
-        elif key in merged:
+        elif key in merged and isinstance(value, dict) and not _replaces(key, value):
             merged[key] = deep_merge(merged[key], value)
         else:
-            merged[key] = value
+            merged[key] = deep_merge({}, value) if isinstance(value, dict) else value
     return merged
+
+
+def missing_deletions(base: Any, override: Any, prefix: PathKey = ()) -> list[tuple[PathKey, str]]:
+    """Each ``null`` of `override` that deletes nothing in `base`, with the nearest key there."""
+    if not (isinstance(base, dict) and isinstance(override, dict)):
+        return []
+    out = []
+    for key, value in override.items():
+        path = (*prefix, str(key))
+        if value is None and key not in base:
+            out.append((path, closest(str(key), [str(k) for k in base]) or ""))
+        elif isinstance(value, dict) and key in base and not _replaces(key, value):
+            out.extend(missing_deletions(base[key], value, path))
+    return out
+
+
+def _refuse_missing_deletions(base: Any, override: Any, lines: dict) -> None:
+    for path, match in missing_deletions(base, override):
+        file, line = lines.get(path, ("--set", None))
+        hint = f" (did you mean {match!r}?)" if match else ""
+        raise ScenarioError(
+            f"null deletes {path[-1]!r}, but there is no such key to delete{hint}",
+            file=file,
+            line=line,
+            field_path=_dotted(path),
+        )
 
 
 def load_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> RawScenario:
@@ -262,6 +347,7 @@ def load_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> RawScenario:
         raise ScenarioError("must be a file path", file=name, field_path="extends", line=line)
     parent_path = _extended_path(path, parent_ref, name, line)
     parent = load_raw(parent_path, (*_chain, resolved))
+    _refuse_missing_deletions(parent.data, data, lines)
     merged = deep_merge(parent.data, data)
     merged_lines = {**parent.lines, **lines}
     return RawScenario(merged, name, merged_lines)
@@ -376,6 +462,40 @@ def resolve_parameters(raw: RawScenario) -> dict[str, Any]:
         return node
 
     return walk(raw.data, ())
+
+
+def whole_number_uses(raw: RawScenario) -> dict[str, str]:
+    """Parameters referenced by a whole-number field (e.g. lanes), each with one such field."""
+    uses: dict[str, str] = {}
+
+    def walk(node: Any, path: PathKey) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, (*path, str(key)))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, (*path, i))
+        elif isinstance(node, str) and (match := PARAM_REF.match(node)):
+            held = _walk_types(Scenario, _schema_location(raw.data, path))[2]
+            if _strip(held) is int:
+                uses.setdefault(match.group(1), _dotted(path))
+
+    walk(raw.data, ())
+    return uses
+
+
+def _schema_location(data: Any, path: PathKey) -> tuple:
+    """`path` with the tag of each tagged union it crosses (as pydantic reports locations)."""
+    loc: list[str | int] = []
+    node = data
+    for part in path:
+        node = node[part] if isinstance(node, dict | list) else None
+        loc.append(part)
+        if isinstance(node, dict):
+            tag = next((node[k] for k in ("type", "dist") if isinstance(node.get(k), str)), None)
+            if tag is not None:
+                loc.append(tag)
+    return tuple(loc)
 
 
 def _parts(dotted: str) -> PathKey:
@@ -552,8 +672,29 @@ def load_with_origins(
     if extra:
         lines = dict(raw.lines)
         _mark_overrides(extra, (), lines)
+        _refuse_missing_deletions(raw.data, extra, lines)
         raw = RawScenario(deep_merge(raw.data, extra), raw.origin, lines)
-    return validate(resolve_parameters(raw), raw), raw
+    scenario = validate(resolve_parameters(raw), raw)
+    _check_whole_days(scenario, raw)
+    return scenario, raw
+
+
+def _check_whole_days(scenario: Scenario, raw: RawScenario) -> None:
+    """Refuse a scenario file shorter than a day: its results are daily.
+
+    A scenario built in Python, as the benchmarks' few-hour queues, may be shorter.
+    """
+    horizon = scenario.horizon
+    if horizon.end - horizon.start < dt.timedelta(days=1):
+        hours = (horizon.end - horizon.start).total_seconds() / 3600
+        file, line = raw.locate(("horizon",))
+        raise ScenarioError(
+            f"the horizon lasts {hours:g} hours; at least a day is needed "
+            "(results are kept per local day)",
+            file=file,
+            line=line,
+            field_path="horizon",
+        )
 
 
 def _mark_overrides(node: Any, prefix: PathKey, lines: dict) -> None:
@@ -574,4 +715,4 @@ def scenario_from_mapping(data: Mapping[str, Any], name: str = "<mapping>") -> S
 def dump_resolved(scenario: Scenario) -> str:
     """The fully resolved scenario (after extends, parameters and defaults) as YAML."""
     data = scenario.model_dump(mode="json", by_alias=True)
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)

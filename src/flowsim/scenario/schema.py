@@ -14,22 +14,61 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    field_validator,
     model_validator,
 )
 
 from flowsim.errors import did_you_mean
 from flowsim.timebase import Clock, zone
 
+#: Words YAML 1.1 read as booleans; in YAML 1.2 (and here) they are text.
+YAML11_BOOLEANS = {"yes", "no", "on", "off", "y", "n"}
+
+
+def _flag(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
+def _not_boolean(value: Any) -> Any:
+    """Booleans are not numbers: ``informed_share: true`` must not mean 1."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not a boolean")
+    if isinstance(value, str) and value.lower() in YAML11_BOOLEANS:
+        raise ValueError(f"expected a number, not the word {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("Input should be a finite number")  # pydantic's words, checked first
+    return value
+
+
+def _whole(value: Any) -> Any:
+    """A whole number, also when written (or calibrated) as ``3.0``; not 2.5, not true."""
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number, not a boolean")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("expected a finite whole number")
+        if not value.is_integer():
+            raise ValueError("expected a whole number")
+        return int(value)
+    return value
+
+
+Number = BeforeValidator(_not_boolean)
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 CheckpointId = Identifier
 Mode = Identifier
-Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
-Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False, le=1e9)]
-NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False, le=1e9)]
-Real = Annotated[float, Field(allow_inf_nan=False, ge=-1e9, le=1e9)]
-Lanes = Annotated[int, Field(ge=0, le=10_000, strict=True)]
+Probability = Annotated[float, Number, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Positive = Annotated[float, Number, Field(gt=0.0, allow_inf_nan=False, le=1e9)]
+NonNegative = Annotated[float, Number, Field(ge=0.0, allow_inf_nan=False, le=1e9)]
+Real = Annotated[float, Number, Field(allow_inf_nan=False, ge=-1e9, le=1e9)]
+Lanes = Annotated[int, BeforeValidator(_whole), Field(ge=0, le=10_000, strict=True)]
+PartySize = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=1000, strict=True)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
 Stage = Literal["exit", "entry"]
 Source = Annotated[str, Field(max_length=500)]
 
@@ -45,6 +84,12 @@ def _check_timezone(name: str) -> str:
 TimeZone = Annotated[str, AfterValidator(_check_timezone)]
 
 
+def _clock_text(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("expected a local time 'HH:MM' in quotes, e.g. '07:00'")
+    return value
+
+
 def _check_clock(text: str) -> str:
     hours, _, minutes = text.partition(":")
     if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
@@ -54,7 +99,7 @@ def _check_clock(text: str) -> str:
     return text
 
 
-ClockTime = Annotated[str, AfterValidator(_check_clock)]
+ClockTime = Annotated[str, BeforeValidator(_clock_text), AfterValidator(_check_clock)]
 
 
 class Frozen(BaseModel):
@@ -99,7 +144,7 @@ class Gamma(Frozen):
 
     dist: Literal["gamma"]
     mean: Positive
-    cv: Annotated[float, Field(gt=0.0, le=20.0)]
+    cv: Annotated[float, Number, Field(gt=0.0, le=20.0)]
 
 
 class Lognormal(Frozen):
@@ -107,7 +152,7 @@ class Lognormal(Frozen):
 
     dist: Literal["lognormal"]
     mean: Positive
-    cv: Annotated[float, Field(gt=0.0, le=20.0)]
+    cv: Annotated[float, Number, Field(gt=0.0, le=20.0)]
 
 
 ContinuousDist = Annotated[
@@ -119,21 +164,21 @@ class FixedCount(Frozen):
     """Every party has exactly `value` persons."""
 
     dist: Literal["fixed"]
-    value: Annotated[int, Field(ge=1, le=1000, strict=True)]
+    value: PartySize
 
 
 class ShiftedPoisson(Frozen):
     """1 + Poisson(mean - 1) persons."""
 
     dist: Literal["shifted_poisson"]
-    mean: Annotated[float, Field(ge=1.0, le=1000.0)]
+    mean: Annotated[float, Number, Field(ge=1.0, le=1000.0)]
 
 
 class Categorical(Frozen):
     """Party sizes `values` with relative `weights`."""
 
     dist: Literal["categorical"]
-    values: list[Annotated[int, Field(ge=1, le=1000, strict=True)]] = Field(min_length=1)
+    values: list[PartySize] = Field(min_length=1)
     weights: list[NonNegative] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -163,7 +208,7 @@ class Parameter(Frozen):
     upper: Real | None = Field(None, description="highest plausible value")
     source: Source = Field(description="a row id of shared/data/FACTS.md, or 'assumption'")
     note: str = ""
-    calibrate: bool = Field(
+    calibrate: Flag = Field(
         False, description="tuned by `flowsim calibrate` unless --params says otherwise"
     )
 
@@ -265,6 +310,16 @@ class Checkpoint(Frozen):
     )
     source: Source = ""
 
+    @field_validator("opening_hours")
+    @classmethod
+    def _some_window(cls, windows: list[OpeningWindow] | None) -> list[OpeningWindow] | None:
+        if windows == []:
+            raise ValueError(
+                "an empty list would keep the checkpoint closed for the whole horizon; omit "
+                "it for open 24 hours, or close the checkpoint with a closure policy"
+            )
+        return windows
+
 
 # --- demand -----------------------------------------------------------------------------
 
@@ -324,8 +379,11 @@ class Choice(Frozen):
         description="balking and patience thresholds grow by this fraction per hour "
         "already travelled to the checkpoint",
     )
-    information_update_minutes: Annotated[float, Field(ge=15, le=1440, multiple_of=15)] = Field(
-        60.0, description="queues and policies are known as of the last update (a multiple of 15)"
+    information_update_minutes: Annotated[float, Number, Field(ge=15, le=1440, multiple_of=15)] = (
+        Field(
+            60.0,
+            description="queues and policies are known as of the last update (a multiple of 15)",
+        )
     )
     informed_share: Probability = Field(
         description="share of parties who know the policies in force when choosing"
@@ -370,6 +428,16 @@ class Demand(Frozen):
         description="national surge, persons per day, linear between knots, 0 outside",
     )
     choice: Choice
+
+    @field_validator("weekday_factors", "hourly_factors")
+    @classmethod
+    def _not_all_zero(cls, factors: list[float]) -> list[float]:
+        if not any(factors):
+            raise ValueError(
+                "every factor is 0, which would leave no normal traffic; "
+                "give relative rates with a mean of about 1"
+            )
+        return factors
 
 
 # --- policies ---------------------------------------------------------------------------
@@ -541,8 +609,30 @@ def _unknown(kind: str, name: str, known: Any) -> str:
     return f"unknown {kind} {name!r}{hint}"
 
 
+#: A checkpoint or country of this name would collide with the totals of daily.csv.
+RESERVED_NAME = "all"
+
+
+def _check_names(s: Scenario) -> None:
+    for kind, names in (("checkpoints", s.checkpoints), ("countries", s.countries)):
+        if RESERVED_NAME in names:
+            raise ReferenceError_(
+                f"{kind}.{RESERVED_NAME}",
+                f"{RESERVED_NAME!r} is reserved (results use checkpoint={RESERVED_NAME} "
+                "for country totals); choose another name",
+            )
+    for name in s.countries:
+        if "+" in name or name != name.strip() or not name:
+            raise ReferenceError_(
+                f"countries.{name}",
+                f"country name {name!r} may not contain '+' (observations sum places with it) "
+                "or start or end with a space",
+            )
+
+
 def check_references(s: Scenario) -> None:
     """Raise `ReferenceError_` on the first reference to something the scenario lacks."""
+    _check_names(s)
     attrs = s.attributes
     modes = {m for cp in s.checkpoints.values() for m in cp.modes}
     if len(attrs) > 10:
