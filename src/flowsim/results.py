@@ -150,7 +150,10 @@ def complete_local_days(clock: Clock, timezone: str) -> tuple[np.ndarray, np.nda
         d = day.astype(object)
         midnight = dt.datetime(d.year, d.month, d.day, tzinfo=tz)
         following = dt.datetime.combine(d + dt.timedelta(days=1), dt.time(), tzinfo=tz)
-        hours_in_day = round((following - midnight).total_seconds() / 3600)
+        # In UTC: a difference of two datetimes in one zone ignores a DST change (23 or 25 h).
+        hours_in_day = round(
+            (following.astimezone(dt.UTC) - midnight.astimezone(dt.UTC)).total_seconds() / 3600
+        )
         if bounds[i + 1] - bounds[i] == hours_in_day and clock.minutes(midnight) >= 0:
             keep_dates.append(day)
             ranges.append((bounds[i], bounds[i + 1]))
