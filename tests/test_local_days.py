@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -53,5 +54,5 @@ def test_every_local_day_is_in_daily_and_sums_equal_the_hourly_flows(timezone, f
         daily = rows[rows["metric"] == metric]["value"].to_numpy()
         edges = np.cumsum([0, *hours.values()])
         hourly = result.hourly.flows[0, m, 0]
-        expected = [hourly[a:b].sum() for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        expected = [hourly[a:b].sum() for a, b in itertools.pairwise(edges)]
         assert daily.tolist() == expected, metric

@@ -9,6 +9,7 @@ the pairing buys.
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +118,12 @@ def replication_metrics(result: RunResult) -> pd.DataFrame:
     )
 
 
+def _mean(values: np.ndarray) -> float:
+    """Mean of the finite values; NaN (undefined, e.g. a wait with no entries) if there are none."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else math.nan
+
+
 def _intervals(diff: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, float]:
     """Paired t interval of mean(diff) and Welch interval of mean(a) - mean(b)."""
     ok = np.isfinite(diff)
@@ -158,19 +165,7 @@ def comparison_table(results: list[RunResult]) -> pd.DataFrame:
         rows = []
         for i, key in enumerate(base.index):
             low, high, ulow, uhigh = _intervals(diff[i], a[i], b[i])
-            with np.errstate(all="ignore"):
-                rows.append(
-                    (
-                        *key,
-                        np.nanmean(a[i]),
-                        np.nanmean(b[i]),
-                        np.nanmean(diff[i]),
-                        low,
-                        high,
-                        ulow,
-                        uhigh,
-                    )
-                )
+            rows.append((*key, _mean(a[i]), _mean(b[i]), _mean(diff[i]), low, high, ulow, uhigh))
         frame = pd.DataFrame(
             rows,
             columns=[
@@ -211,6 +206,8 @@ def compare(
     """
     loaded = [s if isinstance(s, Scenario) else load_scenario(s) for s in scenarios]
     base = loaded[0]
+    for other in loaded[1:]:
+        check_comparable(base, other)
     n = base.replications if replications is None else replications
     s = base.seed if seed is None else seed
     if n < 1:
@@ -234,6 +231,33 @@ def compare(
                 result.write(folder, figures={"run.key": key.encode()})
             results.append(result)
     return Comparison(results=results, table=comparison_table(results))
+
+
+def check_comparable(base: Scenario, other: Scenario) -> None:
+    """Refuse a scenario whose differences from the baseline would pass for a policy's effect.
+
+    A comparison pairs day by day and checkpoint by checkpoint, so the horizon, the
+    checkpoints, their countries and their time zones must be the baseline's.
+    """
+    fields = {
+        "horizon.start": lambda s: s.horizon.start,
+        "horizon.end": lambda s: s.horizon.end,
+        "checkpoints": lambda s: sorted(s.checkpoints),
+    }
+    for cid in base.checkpoints:
+        fields[f"checkpoints.{cid}.country"] = lambda s, c=cid: s.checkpoints[c].country
+        fields[f"checkpoints.{cid}.timezone"] = lambda s, c=cid: s.checkpoints[c].timezone
+    for path, value in fields.items():
+        mine, theirs = value(other), value(base)
+        if mine != theirs:
+            shown = ", ".join(mine) if isinstance(mine, list) else str(mine)
+            expected = ", ".join(theirs) if isinstance(theirs, list) else str(theirs)
+            raise RunError(
+                f"{shown} differs from the baseline {base.name!r} ({expected}); scenarios "
+                "compared must share it, or the difference would pass for a policy effect",
+                file=other.name,
+                field_path=path,
+            )
 
 
 def _run_key(scenario: Scenario, replications: int, seed: int) -> str:
