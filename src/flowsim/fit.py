@@ -103,12 +103,16 @@ class FitSummary:
     def lines(self) -> list[str]:
         """Human-readable summary."""
         undefined = f", {self.undefined} undefined in the simulation" if self.undefined else ""
+
+        def show(value: float, spec: str) -> str:
+            return format(value, spec) if math.isfinite(value) else "undefined"
+
         return [
             f"observations: {self.observations} ({self.modelled} modelled{undefined})",
-            f"median |log error|: {self.median_abs_log_error:.3f}",
-            f"coverage of the 90% band: {self.coverage:.0%}",
-            f"within reported bounds or 15% of the value: {self.within_tolerance:.0%}",
-            f"log-likelihood: {self.log_likelihood:.2f}",
+            f"median |log error|: {show(self.median_abs_log_error, '.3f')}",
+            f"coverage of the 90% band: {show(self.coverage, '.0%')}",
+            f"within reported bounds or 15% of the value: {show(self.within_tolerance, '.0%')}",
+            f"log-likelihood: {show(self.log_likelihood, '.2f')}",
         ]
 
 
@@ -123,7 +127,7 @@ def summarize_fit(table: pd.DataFrame) -> FitSummary:
         within_tolerance=float(ok["within_tolerance"].astype(float).mean())
         if len(ok)
         else math.nan,
-        log_likelihood=float(ok["log_likelihood"].sum()),
+        log_likelihood=float(ok["log_likelihood"].sum()) if len(ok) else math.nan,
         undefined=int((table["status"] == UNDEFINED).sum()),
     )
 
