@@ -570,3 +570,44 @@ def test_the_workers_of_a_killed_run_exit(tmp_path, monkeypatch, pdeathsig):
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left, "workers outlived their parent"
+
+
+# ------------------------------------------------------------- Ctrl-C during the imports
+
+#: Runs `flowsim ARGV...` with Ctrl-C pressed while pandas is being imported, in a module
+#: that, as a compiled one may, turns an interrupt into ImportError (``raise``) or
+#: swallows it (``swallow``): ``python -c IMPORTING MODE ARGV...``.
+IMPORTING = """
+import os, signal, sys, time
+
+class Extension:
+    def find_spec(self, name, path=None, target=None):
+        if name != "pandas":
+            return None
+        sys.meta_path.remove(self)
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+        except KeyboardInterrupt:
+            if sys.argv[1] == "raise":
+                raise ImportError("initialization failed") from None
+        return None
+
+sys.meta_path.insert(0, Extension())
+from flowsim.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("mode", ["raise", "swallow"])
+def test_ctrl_c_while_libraries_are_imported_is_exit_130_and_one_line(tmp_path, mode):
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTING, mode, *RUN, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 130, done.stderr
+    assert one_line(done.stderr) == interrupted(out, written=False)
+    assert not out.exists()

@@ -575,12 +575,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_FIGURES = (
+    "flowsim.plotting",
+    "matplotlib.backends.backend_agg",
+    "matplotlib.backends.backend_svg",
+)
+#: The modules each command needs, imported up front by `_import_libraries`.
+_LIBRARIES = {
+    "run": ("flowsim.checks", "flowsim.runner", *_FIGURES),
+    "validate": ("flowsim.checks", "flowsim.fit", "flowsim.runner", *_FIGURES),
+    "calibrate": ("flowsim.checks", "flowsim.calibration", "flowsim.fit", "tqdm", *_FIGURES),
+    "compare": ("flowsim.checks", "flowsim.compare", "flowsim.fit", *_FIGURES),
+    "report": ("flowsim.report",),
+    "check": ("flowsim.checks",),
+    "resolve": ("flowsim.scenario",),
+    "schema": ("flowsim.scenario",),
+}
+
+
+def _import_libraries(command: str) -> None:
+    """Import what `command` needs with Ctrl-C held back until the imports are done.
+
+    An interrupt inside a compiled module's initialisation can surface as ``ImportError``
+    or be swallowed by a library's fallback; held back, it is a plain KeyboardInterrupt.
+    """
+    import importlib
+    import signal
+
+    pressed: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, _frame: pressed.append(signum))
+    except ValueError:  # not the main thread, which alone receives signals
+        previous = None
+    try:
+        for name in _LIBRARIES.get(command, ()):
+            importlib.import_module(name)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flowsim`` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv  # recorded in files a command writes, e.g. fitted.yaml
     try:
+        _import_libraries(args.command)
         return args.handler(args)
     except FlowsimError as err:
         print(f"flowsim: error: {err}", file=sys.stderr)
