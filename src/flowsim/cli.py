@@ -119,6 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         trace=args.trace,
         progress=not args.quiet,
         scheduler=args.scheduler,
+        force=args.force,
     )
     figures = {}
     if not args.no_plot:
@@ -233,6 +234,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=not args.quiet,
         scheduler=args.scheduler,
+        force=args.force,
     )
     table = validate(result, observations, args.reporting_error)
     fit_plot, daily_plot = fit_figure(result, table), daily_metric_figure(result, "entries")
@@ -315,6 +317,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             workers=workers,
             progress=not args.quiet,
             executor=executor,
+            force=args.force,
         )
     table = validate(check, observations, args.reporting_error)
     fit_plot = fit_figure(check, table)
@@ -370,6 +373,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         scheduler=args.scheduler,
         checkpoints=checkpoints,
+        force=args.force,
     )
     base = comparison.baseline
     if args.observations:
@@ -631,6 +635,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:  # e.g. a disk filling up outside an atomic write (which says so itself)
         where = f"{err.filename}: " if err.filename else ""
         print(f"flowsim: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 1
+    except MemoryError:  # beyond the estimate that `--force` overrode
+        print("flowsim: error: out of memory; run fewer replications", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(_interrupted(args), file=sys.stderr)

@@ -195,6 +195,7 @@ def compare(
     scheduler: str | None = None,
     progress: bool = True,
     checkpoints: str | Path | None = None,
+    force: bool = False,
 ) -> Comparison:
     """Run the baseline (first) and every other scenario on the same seeds and compare them.
 
@@ -202,7 +203,8 @@ def compare(
     `executor` (left open) or on the Dask scheduler at `scheduler`; the result is the same.
     With `checkpoints`, each scenario's run is kept in that folder as soon as it is done,
     and a later call with the same scenarios, seed and replications reads it back instead
-    of running it again (so an interrupted comparison resumes).
+    of running it again (so an interrupted comparison resumes). `force` runs even what
+    is estimated not to fit in memory.
     """
     loaded = [s if isinstance(s, Scenario) else load_scenario(s) for s in scenarios]
     base = loaded[0]
@@ -225,7 +227,13 @@ def compare(
                 results.append(read_result(folder))
                 continue
             result = run(
-                sc, replications=n, seed=s, workers=workers, executor=pool, progress=progress
+                sc,
+                replications=n,
+                seed=s,
+                workers=workers,
+                executor=pool,
+                progress=progress,
+                force=force,
             )
             if folder is not None:
                 result.write(folder, figures={"run.key": key.encode()})
