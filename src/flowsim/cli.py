@@ -19,7 +19,13 @@ from typing import NoReturn
 from flowsim import __version__
 from flowsim.errors import FlowsimError, RunError
 from flowsim.executors import open_executor
-from flowsim.outputs import check_file, check_folder, check_work_folder, starts_with
+from flowsim.outputs import (
+    check_file,
+    check_folder,
+    check_resume_folder,
+    check_work_folder,
+    starts_with,
+)
 
 
 def _positive_int(text: str) -> int:
@@ -342,7 +348,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     """``flowsim compare``: counterfactuals against a baseline, paired by replication."""
     from flowsim.atomic import atomic_dir
-    from flowsim.compare import compare, headline
+    from flowsim.compare import check_comparable, compare, headline
     from flowsim.plotting import (
         comparison_daily_figure,
         difference_figure,
@@ -356,6 +362,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise RunError(
             f"scenario names must differ, got {', '.join(names)}", field_path="SCENARIOS"
         )
+    for path, other in zip(args.others, scenarios[1:], strict=True):
+        check_comparable(scenarios[0], other, file=path)
     fit = None
     if args.observations:
         from flowsim.fit import validate
@@ -365,6 +373,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     check_folder(out, force=args.force, scenarios=names)
     # Each finished scenario is kept here, so that rerunning the same command resumes.
     checkpoints = out.parent / f".{out.name}.partial"
+    check_resume_folder(checkpoints)
     comparison = compare(
         scenarios,
         replications=args.replications,

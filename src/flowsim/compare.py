@@ -9,6 +9,7 @@ the pairing buys.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -241,11 +242,12 @@ def compare(
     return Comparison(results=results, table=comparison_table(results))
 
 
-def check_comparable(base: Scenario, other: Scenario) -> None:
+def check_comparable(base: Scenario, other: Scenario, file: str | None = None) -> None:
     """Refuse a scenario whose differences from the baseline would pass for a policy's effect.
 
     A comparison pairs day by day and checkpoint by checkpoint, so the horizon, the
-    checkpoints, their countries and their time zones must be the baseline's.
+    checkpoints, their countries and their time zones must be the baseline's. The error
+    names `file` (default: the scenario's name).
     """
     fields = {
         "horizon.start": lambda s: s.horizon.start,
@@ -255,15 +257,19 @@ def check_comparable(base: Scenario, other: Scenario) -> None:
     for cid in base.checkpoints:
         fields[f"checkpoints.{cid}.country"] = lambda s, c=cid: s.checkpoints[c].country
         fields[f"checkpoints.{cid}.timezone"] = lambda s, c=cid: s.checkpoints[c].timezone
+
+    def text(value: object) -> str:
+        if isinstance(value, list):
+            return ", ".join(value)
+        return value.isoformat() if isinstance(value, dt.datetime) else str(value)
+
     for path, value in fields.items():
         mine, theirs = value(other), value(base)
         if mine != theirs:
-            shown = ", ".join(mine) if isinstance(mine, list) else str(mine)
-            expected = ", ".join(theirs) if isinstance(theirs, list) else str(theirs)
             raise RunError(
-                f"{shown} differs from the baseline {base.name!r} ({expected}); scenarios "
+                f"{text(mine)} differs from the baseline {base.name!r} ({text(theirs)}); scenarios "
                 "compared must share it, or the difference would pass for a policy effect",
-                file=other.name,
+                file=file or other.name,
                 field_path=path,
             )
 

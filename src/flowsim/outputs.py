@@ -159,3 +159,23 @@ def check_work_folder(out: Path, *, force: bool = False) -> None:
             "calibration would overwrite; choose another --out or pass --force",
             file=str(out),
         )
+
+
+def check_resume_folder(folder: Path) -> None:
+    """Refuse a comparison's resume folder that holds anything but flowsim's runs.
+
+    The folder is removed once the comparison is written, so it must be flowsim's alone
+    (hidden entries are the atomic writes' own).
+    """
+    if not folder.exists() and not folder.is_symlink():
+        return
+    foreign = folder.is_symlink() or not folder.is_dir()
+    if not foreign:
+        entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+        foreign = any(not has_marker(p / "metadata.json") for p in entries)
+    if foreign:
+        raise RunError(
+            "holds what flowsim did not write, and a comparison removes this folder when it "
+            "ends; move it away",
+            file=str(folder),
+        )
