@@ -68,3 +68,12 @@ def test_the_estimate_is_in_the_progress_bar_and_force_overrides_it(tmp_path, mo
 @pytest.mark.parametrize(("n_bytes", "text"), [(999, "1 kB"), (1.5e6, "1.5 MB"), (2e12, "2 TB")])
 def test_sizes_read_as_a_person_would_write_them(n_bytes, text):
     assert flowsim.footprint.size_text(n_bytes) == text
+
+
+def test_a_calibration_that_cannot_fit_is_refused_at_once(tmp_path, capsys):
+    obs = Path(__file__).parent / "bad_inputs" / "_observations.csv"
+    argv = ["calibrate", str(SMALL), "--observations", str(obs), "--params", "hours_weight",
+            "-n", "1000000000", "-q", "--out", str(tmp_path / "cal")]  # fmt: skip
+    assert main(argv) == 2
+    assert "1,000,000,000 replications need about" in capsys.readouterr().err
+    assert not (tmp_path / "cal" / "evaluations.jsonl").exists()

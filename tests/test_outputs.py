@@ -113,3 +113,21 @@ def test_calibrate_never_overwrites_its_inputs_or_a_users_files(tmp_path, capsys
     line = refused([*cal, "--out", str(users)], capsys)
     assert "holds files flowsim did not write" in line
     assert scenario.read_text() == before and (users / "fit.csv").read_text() == "my fit\n"
+
+
+def test_a_result_folder_holding_an_input_is_not_replaced(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", str(BASE), *RUN, "--out", str(out)]) == 0
+    mine = out / "mine.yaml"
+    mine.write_text((out / "scenario.resolved.yaml").read_text())
+    obs = out / "obs.csv"
+    obs.write_text(OBS.read_text())
+    line = refused(["run", str(mine), *RUN, "--out", str(out)], capsys)
+    assert line == (
+        f"flowsim: error: {out}: holds an input of this command ({mine}), which replacing it "
+        "would delete; choose another --out"
+    )
+    line = refused(["validate", str(BASE), "--observations", str(obs), *RUN[:-1],
+                    "--out", str(out)], capsys)  # fmt: skip
+    assert f"holds an input of this command ({obs})" in line
+    assert mine.is_file() and obs.is_file()

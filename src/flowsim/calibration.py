@@ -434,15 +434,20 @@ def calibrate(
     progress: Callable[[], None] | None = None,
     pilot_replications: int = 8,
     restart: bool = False,
+    force: bool = False,
 ) -> CalibrationResult:
     """Fit the free parameters; resumable from `out_dir`'s evaluation log.
 
     At most `budget` evaluations are made (replayed ones included). Each evaluation's
     replications run in a pool of `workers` processes, in `executor` (left open) or on
     the Dask scheduler at `scheduler`; the result is the same. A log made with other
-    inputs is refused, or removed with `restart`.
+    inputs is refused, or removed with `restart`; evaluations estimated not to fit in
+    memory are refused unless `force`.
     """
+    from flowsim.footprint import check_memory
+
     base = load_scenario(scenario_path, overrides)
+    check_memory(base, max(replications, pilot_replications), force)
     free = free_parameters(base, params, scenario_path)
     out = Path(out_dir)
     run_seed = base.seed if seed is None else seed

@@ -18,7 +18,6 @@ from typing import NoReturn
 
 from flowsim import __version__
 from flowsim.errors import FlowsimError, RunError
-from flowsim.executors import open_executor
 from flowsim.outputs import (
     check_file,
     check_folder,
@@ -115,7 +114,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     scenario = _load(args.scenario, args.overrides)
     out = Path(args.out) if args.out else Path("results") / scenario.name
-    check_folder(out, force=args.force, scenarios=[scenario.name])
+    check_folder(
+        out, force=args.force, scenarios=[scenario.name], inputs=_scenario_files(args.scenario)
+    )
     args.writes_to = (out, _stamp(out))
     result = run(
         scenario,
@@ -231,7 +232,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario, args.overrides)
     observations = _observations(args, scenario)
     out = Path(args.out) if args.out else Path("results") / f"{scenario.name}_validation"
-    check_folder(out, force=args.force, scenarios=[scenario.name])
+    inputs = [*_scenario_files(args.scenario), Path(args.observations)]
+    check_folder(out, force=args.force, scenarios=[scenario.name], inputs=inputs)
     args.writes_to = (out, _stamp(out))
     result = run(
         scenario,
@@ -265,7 +267,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     from flowsim.atomic import atomic_write_bytes, atomic_write_text
     from flowsim.calibration import FITTED_HEADER, calibrate, fitted_name, fitted_yaml
-    from flowsim.executors import default_workers
+    from flowsim.executors import default_workers, open_executor
     from flowsim.fit import FIT_COLUMNS, summarize_fit, validate
     from flowsim.plotting import figure_bytes, fit_figure
     from flowsim.runner import run
@@ -283,7 +285,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         fitted_path, force=args.force, inputs=inputs, ours=starts_with(FITTED_HEADER.encode())
     )
     name = fitted_name(scenario.name)
-    check_folder(out / "validation", force=args.force, scenarios=[name])
+    check_folder(out / "validation", force=args.force, scenarios=[name], inputs=inputs)
     workers = args.workers or default_workers()
     params = [p.strip() for p in args.params.split(",")] if args.params else None
     bar = tqdm(desc="evaluations", unit="eval", file=sys.stderr, disable=args.quiet, delay=1.0)
@@ -305,6 +307,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                 pilot_replications=args.pilot_replications,
                 executor=executor,
                 restart=args.force,
+                force=args.force,
             )
         finally:
             bar.close()
@@ -370,7 +373,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         observations = _observations(args, scenarios[0])
     out = Path(args.out)
-    check_folder(out, force=args.force, scenarios=names)
+    inputs = [f for path in [args.baseline, *args.others] for f in _scenario_files(path)]
+    if args.observations:
+        inputs.append(Path(args.observations))
+    check_folder(out, force=args.force, scenarios=names, inputs=inputs)
     # Each finished scenario is kept here, so that rerunning the same command resumes.
     checkpoints = out.parent / f".{out.name}.partial"
     check_resume_folder(checkpoints)

@@ -76,13 +76,26 @@ def _check_place(out: Path) -> None:
         raise RunError("cannot write results (permission denied)", file=str(out))
 
 
-def check_folder(out: Path, *, force: bool = False, scenarios: Collection[str] = ()) -> None:
+def check_folder(
+    out: Path,
+    *,
+    force: bool = False,
+    scenarios: Collection[str] = (),
+    inputs: Iterable[Path] = (),
+) -> None:
     """Refuse, before any work, a result folder that the write would fail on or must not replace.
 
     `out` may be missing, empty, or flowsim's result of (some of) the same `scenarios`
-    (of others only with `force`).
+    (of others only with `force`), and holds none of the command's `inputs`.
     """
     _check_place(out)
+    for item in inputs:
+        if out.resolve() in Path(item).resolve().parents:
+            raise RunError(
+                f"holds an input of this command ({item}), which replacing it would delete; "
+                "choose another --out",
+                file=str(out),
+            )
     if not out.exists():
         return
     if not out.is_dir():
