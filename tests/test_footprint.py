@@ -11,7 +11,7 @@ import flowsim
 import flowsim.footprint
 import flowsim.runner
 from flowsim.cli import main
-from flowsim.footprint import replication_bytes
+from flowsim.footprint import replication_bytes, replication_seconds
 
 SMALL = Path(__file__).parent / "scenarios" / "small.yaml"
 
@@ -61,13 +61,34 @@ def test_the_estimate_is_in_the_progress_bar_and_force_overrides_it(tmp_path, mo
     ]
     assert main(argv) == 2 and not labels
     assert main([*argv, "--force"]) == 0
-    size = 2 * replication_bytes(flowsim.load_scenario(SMALL))
-    assert labels == [f"replications (~{flowsim.footprint.size_text(size)})"]
+    scenario = flowsim.load_scenario(SMALL)
+    size = flowsim.footprint.size_text(2 * replication_bytes(scenario))
+    seconds = flowsim.footprint.duration_text(2 * replication_seconds(scenario))
+    assert labels == [f"replications (~{size}, ~{seconds})"]
 
 
 @pytest.mark.parametrize(("n_bytes", "text"), [(999, "1 kB"), (1.5e6, "1.5 MB"), (2e12, "2 TB")])
 def test_sizes_read_as_a_person_would_write_them(n_bytes, text):
     assert flowsim.footprint.size_text(n_bytes) == text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.2, "1 s"), (40, "40 s"), (300, "5 min"), (9000, "2.5 h"), (4e5, "4.6 days")],
+)
+def test_durations_read_as_a_person_would_write_them(seconds, text):
+    assert flowsim.footprint.duration_text(seconds) == text
+
+
+def test_the_events_behind_the_time_estimate_are_within_a_factor_of_three_of_a_run():
+    scenario = flowsim.load_scenario(SMALL)
+    result = flowsim.run(scenario, replications=1, workers=1, progress=False)
+    events = result.metadata.events
+    assert (
+        events / 3
+        < replication_seconds(scenario) * flowsim.footprint.EVENTS_PER_SECOND
+        < 3 * events
+    )
 
 
 def test_a_calibration_that_cannot_fit_is_refused_at_once(tmp_path, capsys):

@@ -23,7 +23,7 @@ from flowsim import __version__
 from flowsim.engine.model import Aggregates, Model
 from flowsim.errors import RunError
 from flowsim.executors import open_executor, pool_size
-from flowsim.footprint import check_memory, size_text
+from flowsim.footprint import check_memory, duration_text, replication_seconds, size_text
 from flowsim.policies import install_all
 from flowsim.results import RunMetadata, RunResult, build_result
 from flowsim.scenario import Scenario, load_scenario
@@ -140,7 +140,9 @@ def run(
     started = time.perf_counter()
     with open_executor(n_workers, scheduler, executor=executor) as pool:
         tasks = [(scenario, s, r, trace) for r in range(n)]
-        label = f"replications (~{size_text(needed)})"
+        rounds = -(-n // n_workers)
+        duration = duration_text(rounds * replication_seconds(scenario))
+        label = f"replications (~{size_text(needed)}, ~{duration})"
         outputs = map_replications(simulate, tasks, n_workers, pool, progress, label)
     wall = time.perf_counter() - started
     events = sum(o.events for o in outputs)
