@@ -529,7 +529,7 @@ def _best(log: EvaluationLog) -> tuple[np.ndarray, float]:
 
 def fitted_name(base_name: str) -> str:
     """The name of a fitted scenario: its own, so that its results never pass for the input's."""
-    return (base_name.removesuffix("_calibrated")[:53] + "_calibrated").strip("_")
+    return base_name.removesuffix("_calibrated")[:53] + "_calibrated"
 
 
 def fitted_yaml(
