@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -155,6 +156,7 @@ def test_resumed_calibration_replays_the_log_and_reaches_the_same_result(tmp_pat
     # An interrupted run: the first 7 evaluations are on disk, the process died.
     lines = (tmp_path / "full" / "evaluations.jsonl").read_text().splitlines()
     (tmp_path / "cut").mkdir()
+    shutil.copy(tmp_path / "full" / "calibration.json", tmp_path / "cut")  # written before any
     (tmp_path / "cut" / "evaluations.jsonl").write_text("\n".join(lines[:7]) + "\n" + lines[7][:20])
     calls = []
     resumed = calibrate(
@@ -252,3 +254,72 @@ def test_cli_calibrate_and_validate(tmp_path, capsys):
     assert "median |log error|" in printed and "coverage" in printed
     assert json.loads((tmp_path / "val" / "metadata.json").read_text())["replications"] == 2
     assert np.isfinite(pd.read_csv(tmp_path / "val" / "fit.csv")["log_error"]).all()
+
+
+def test_a_resumed_calibration_refuses_a_log_made_with_other_inputs(tmp_path, capsys):
+    path = scenario_file(tmp_path)
+    csv = truth_observations(path, tmp_path)
+    other = tmp_path / "other.csv"
+    other.write_text(csv.read_text().replace("truth", "other", 1).replace(",1", ",2", 1))
+    out = tmp_path / "cal"
+    command = ["calibrate", str(path), "--observations", str(csv), "-n", "1", "--budget", "2",
+               "--pilot-replications", "1", "--validation-replications", "1", "-j", "1", "-q",
+               "--out", str(out)]  # fmt: skip
+    assert main(command) == 0
+    log = (out / "evaluations.jsonl").read_text()
+    changes = {
+        "observations": ["--observations", str(other)],
+        "seed": ["--seed", "8"],
+        "number of replications (-n)": ["-n", "2"],
+        "--reporting-error": ["--reporting-error", "0.2"],
+        "resolved scenario (file, extends or --set), parameters or their bounds (--params)": [
+            "--set",
+            "parameters.rate.upper=1400",
+        ],
+        "parameters or their bounds (--params)": ["--params", "rate"],
+    }
+    capsys.readouterr()
+    for what, extra in changes.items():
+        assert main([*command, *extra]) == 2, what
+        assert capsys.readouterr().err == (
+            f"flowsim: error: {out / 'evaluations.jsonl'}: the evaluations kept here were made "
+            f"with another {what}; pass --force to start afresh, or choose another --out\n"
+        )
+    assert (out / "evaluations.jsonl").read_text() == log
+    assert main([*command, "--seed", "8", "--force"]) == 0  # starts afresh
+    assert (out / "evaluations.jsonl").read_text() != log
+    assert main([*command, "--seed", "8"]) == 0  # and resumes its own log
+
+
+def test_the_budget_is_a_hard_cap_and_an_unconverged_fit_says_so(tmp_path, capsys):
+    path = scenario_file(tmp_path)
+    csv = truth_observations(path, tmp_path)
+    out = tmp_path / "cal"
+    command = ["calibrate", str(path), "--observations", str(csv), "-n", "1", "--budget", "3",
+               "--pilot-replications", "1", "--validation-replications", "1", "-j", "1", "-q",
+               "--out", str(out)]  # fmt: skip
+    assert main(command) == 0
+    records = [json.loads(line) for line in (out / "evaluations.jsonl").read_text().splitlines()]
+    assert len(records) == 3
+    best = min(records, key=lambda r: r["loss"])
+    params = pd.read_csv(out / "parameters.csv").set_index("name")
+    for name, value in best["values"].items():
+        assert params.loc[name, "fitted"] == pytest.approx(value)
+    assert not params["identified"].any() and not params["converged"].any()
+    fitted = out / "fitted.yaml"
+    assert "# NOT CONVERGED: the budget of 3 evaluations was spent" in fitted.read_text()
+    assert f"at the best point evaluated: {best['loss']:.3f}" in fitted.read_text()
+    assert "flowsim: warning: not converged: the budget of 3" in capsys.readouterr().err
+    scenario = flowsim.load_scenario(fitted)
+    assert scenario.name == "single_calibrated"  # its own name, not the input's
+
+
+def test_identified_needs_a_profile_that_rises_on_both_sides():
+    from flowsim.calibration import FreeParameter, _profile
+
+    def falling(unit):
+        return 1.0 - 0.01 * unit[0]  # still falling to the right: no minimum at 0.5
+
+    falling.params = [FreeParameter("a", 0.0, 1.0, 0.5, "assumption")]
+    (row,) = _profile(falling, np.array([0.5]), 0.995, converged=True)
+    assert not row["identified"] and row["se"] == float("inf")

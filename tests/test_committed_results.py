@@ -17,7 +17,8 @@ import yaml
 from test_compare import BAN
 from test_policies import two_borders
 
-from flowsim.cli import main, written_by_flowsim
+from flowsim.cli import main
+from flowsim.outputs import written_by_flowsim
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +35,7 @@ def _tracked(folder: str) -> list[str]:
 
 def _make_outputs() -> list[str]:
     text = (ROOT / "Makefile").read_text()
-    return sorted(set(re.findall(r"--out (results/[\w-]+)", text)))
+    return sorted(set(re.findall(r"--out ((?:results|calibration)/[\w-]+)", text)))
 
 
 def test_every_make_target_writes_to_a_folder_that_reads_as_flowsims(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import yaml
@@ -167,3 +169,62 @@ def test_an_interrupted_comparison_resumes_from_its_finished_scenarios(tmp_path,
         scenarios, replications=3, seed=5, workers=1, progress=False, checkpoints=tmp_path / "cp"
     )
     assert calls == ["single", "ban"]
+
+
+def test_scenarios_with_another_horizon_checkpoints_or_time_zone_are_not_compared():
+    import pytest
+
+    from flowsim.errors import RunError
+
+    data = two_borders()
+    changes = {
+        "horizon.end": {"horizon": {"end": "2022-09-08T00:00:00+03:00"}},
+        "horizon.start": {"horizon": {"start": "2022-09-02T00:00:00+03:00"}},
+        "checkpoints.other.timezone": {"checkpoints": {"other": {"timezone": "Europe/Moscow"}}},
+        "checkpoints.other.country": {
+            "countries": {"Thirdland": {}},
+            "checkpoints": {"other": {"country": "Thirdland"}},
+        },
+    }
+    for field, change in changes.items():
+        other = build(deep_merge(renamed(data, "changed"), change))
+        with pytest.raises(RunError) as err:
+            compare([build(data), other], replications=1, workers=1, progress=False)
+        assert err.value.file == "changed" and err.value.field_path == field
+        assert "differs from the baseline 'single'" in err.value.problem
+    fewer = copy.deepcopy(renamed(data, "fewer"))
+    del fewer["checkpoints"]["other"]
+    del fewer["demand"]["origins"]["home"]["travel_hours"]["other"]
+    with pytest.raises(RunError, match="gate differs from the baseline 'single' \\(gate, other\\)"):
+        compare([build(data), build(fewer)], replications=1, workers=1, progress=False)
+
+
+def test_compare_and_validate_print_no_numpy_warning_and_leave_undefined_figures_undefined(
+    tmp_path, capsys
+):
+    import warnings
+
+    from flowsim.observations import COLUMNS
+
+    quiet = deep_merge(two_borders(), {"demand": {"origins": {"home": {"baseline_per_day": 2}}}})
+    base, other = tmp_path / "base.yaml", tmp_path / "other.yaml"
+    base.write_text(yaml.safe_dump(quiet))
+    other.write_text(yaml.safe_dump(renamed(quiet, "other")))
+    obs = tmp_path / "obs.csv"
+    row = "w,Otherland,other,wait_hours,2022-09-03T00:00:00+03:00,2022-09-03T01:00:00+03:00,2,,,t,"
+    obs.write_text(",".join(COLUMNS) + "\n" + row + "\n")
+    run = ["-n", "2", "-j", "1", "-q"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert main(["compare", str(base), str(other), *run, "--out", str(tmp_path / "c")]) == 0
+        assert main(["validate", str(base), "--observations", str(obs), *run,
+                     "--out", str(tmp_path / "v")]) == 0  # fmt: skip
+    printed = capsys.readouterr()
+    assert printed.err == ""
+    assert "observations: 1 (0 modelled, 1 undefined in the simulation)" in printed.out
+    assert "log-likelihood: undefined" in printed.out and "nan" not in printed.out
+    fit = pd.read_csv(tmp_path / "v" / "fit.csv")
+    assert fit["status"].tolist() == ["undefined_in_simulation"]
+    assert fit[["sim_p50", "log_error"]].isna().all(axis=None)
+    table = pd.read_csv(tmp_path / "c" / "comparison.csv")
+    assert table[table.metric == "wait_hours_mean"]["mean"].isna().any()

@@ -512,3 +512,102 @@ def test_disk_full_while_logging_an_evaluation_is_one_clear_line(
     assert main(command(out)) == 1
     line = one_line(capsys.readouterr().err)
     assert line == f"flowsim: error: {out / 'evaluations.jsonl'}: {os.strerror(errno.ENOSPC)}"
+
+
+# ------------------------------------------------------------- a killed parent's workers
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("pdeathsig", [True, False], ids=["prctl", "watchdog"])
+def test_the_workers_of_a_killed_run_exit(tmp_path, monkeypatch, pdeathsig):
+    """SIGKILL to `flowsim run -j 2` while its workers are busy: they end within seconds,
+    by the kernel's parent-death signal on Linux, or by their own watch of the parent."""
+    code = STARTED
+    if not pdeathsig:  # as where there is no prctl: only the watch is left
+        no_prctl = "e.sys = types.SimpleNamespace(platform='other')"
+        code = f"import types, flowsim.executors as e; {no_prctl}; {code}"
+    long_run = ["run", str(SMALL), "-n", "8", "-j", "2", "-q", "--no-plot", "--out",
+                str(tmp_path / "o"), "--set", "horizon.end=2022-12-01T00:00:00+03:00"]  # fmt: skip
+    marker = tmp_path / "started"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(marker), *long_run],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    workers: set[int] = set()
+    while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+        workers = _children(proc.pid) if marker.exists() else set()
+    assert len(workers) >= 2, "the pool did not start"
+    time.sleep(0.5)  # the workers are busy with their first replications
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [w for w in workers if _alive(w)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "workers outlived their parent"
+
+
+# ------------------------------------------------------------- Ctrl-C during the imports
+
+#: Runs `flowsim ARGV...` with Ctrl-C pressed while pandas is being imported, in a module
+#: that, as a compiled one may, turns an interrupt into ImportError (``raise``) or
+#: swallows it (``swallow``): ``python -c IMPORTING MODE ARGV...``.
+IMPORTING = """
+import os, signal, sys, time
+
+class Extension:
+    def find_spec(self, name, path=None, target=None):
+        if name != "pandas":
+            return None
+        sys.meta_path.remove(self)
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+        except KeyboardInterrupt:
+            if sys.argv[1] == "raise":
+                raise ImportError("initialization failed") from None
+        return None
+
+sys.meta_path.insert(0, Extension())
+from flowsim.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("mode", ["raise", "swallow"])
+def test_ctrl_c_while_libraries_are_imported_is_exit_130_and_one_line(tmp_path, mode):
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTING, mode, *RUN, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 130, done.stderr
+    assert one_line(done.stderr) == interrupted(out, written=False)
+    assert not out.exists()

@@ -10,16 +10,23 @@ parallel). The model's own variance of each figure (log scale) is estimated once
 pilot run at the starting point with more replications (``pilot.json``), and held fixed,
 so that the objective does not jump with a two-replication variance estimate. Every
 evaluation is appended to ``evaluations.jsonl``: a rerun with the same ``--out`` replays
-them from the log and continues where it stopped.
+them from the log and continues where it stopped. ``calibration.json`` records everything
+an evaluation depends on (the resolved scenario, the observations, seed, replications,
+parameters and bounds, reporting error, pilot replications, flowsim version); a rerun
+with any of them changed is refused, naming it, or with ``restart`` starts afresh.
+``budget`` caps the evaluations (profiles included); the fit reported is the best point
+evaluated, and whether the optimizer converged is part of the result.
 
 Identifiability: around the optimum, each parameter's loss profile (others fixed) is
 fitted with a parabola; its curvature gives an approximate standard error and 95%
-interval. A parameter whose interval covers most of its bounds, or whose profile is
-flat or concave, is reported as not identified by these data.
+interval. A parameter is identified only on evidence: a converged fit, a profile
+evaluated on both sides that rises on both, and an interval narrower than half the bounds.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import math
 import shlex
@@ -32,18 +39,36 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
+from flowsim import __version__
 from flowsim.errors import RunError
 from flowsim.executors import open_executor
 from flowsim.likelihood import REPORTING_ERROR, log_likelihood, log_variance
 from flowsim.observations import Observation, simulate_observation, status
 from flowsim.runner import map_replications, simulate
-from flowsim.scenario import Scenario, load_scenario
+from flowsim.scenario import Scenario, dump_resolved, load_scenario
 from flowsim.scenario.loader import load_with_origins, whole_number_uses
 from flowsim.timebase import Clock
 
 PROFILE_STEP = 0.08  # in units of each parameter's range
 IDENTIFIED_WIDTH = 0.5  # a 95% interval narrower than this share of the range is "identified"
 AT_BOUND = 0.01  # a fitted value this close to a bound (share of the range) is set by the bound
+#: First line of a fitted scenario: how flowsim knows a file it may overwrite.
+FITTED_HEADER = "# Produced by flowsim calibrate"
+#: What each entry of ``calibration.json``'s inputs is called when it differs.
+INPUT_NAMES = {
+    "scenario_sha256": "resolved scenario (file, extends or --set)",
+    "observations_sha256": "observations",
+    "seed": "seed",
+    "replications": "number of replications (-n)",
+    "parameters": "parameters or their bounds (--params)",
+    "reporting_error": "--reporting-error",
+    "pilot_replications": "--pilot-replications",
+    "flowsim": "flowsim version",
+}
+
+
+class BudgetSpent(Exception):
+    """Raised by the objective instead of evaluating beyond the budget."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +181,7 @@ class Objective:
     reporting_error: float = REPORTING_ERROR
     on_evaluation: Callable[[], None] | None = None
     horizon_cut: dict = field(default_factory=dict)
+    budget: int | None = None  #: most evaluations in the log
     model_var: dict[str, float] = field(default_factory=dict)  #: log-variance per observation id
 
     def overrides(self, unit: Sequence[float]) -> dict:
@@ -179,6 +205,8 @@ class Objective:
         cached = self.log.get(unit)
         if cached is not None:
             return cached["loss"]
+        if self.budget is not None and len(self.log.records) >= self.budget:
+            raise BudgetSpent
         scenario = self.scenario_at(unit)
         outputs = map_replications(
             simulate,
@@ -279,16 +307,22 @@ def simulated_from_outputs(
 class CalibrationResult:
     """The fitted parameters, their uncertainty, and the evaluations it took."""
 
-    params: (
-        pd.DataFrame
-    )  #: name, start, fitted, lower, upper, se, ci_low, ci_high, identified, source
+    #: name, start, fitted, lower, upper, se, ci_low, ci_high, identified, at_bound,
+    #: converged, source
+    params: pd.DataFrame
     best_unit: list[float]
     best_loss: float
     evaluations: int
     fitted_values: dict[str, float]
+    converged: bool = True
+    #: why the optimizer stopped, when it did not converge
+    stopped: str = ""
 
 
-def _profile(objective: Objective, best: np.ndarray, best_loss: float) -> list[dict]:
+def _profile(
+    objective: Objective, best: np.ndarray, best_loss: float, converged: bool
+) -> list[dict]:
+    """Each parameter's loss profile around `best`, as far as the budget allows."""
     rows = []
     for i, p in enumerate(objective.params):
         points = {0.0: best_loss}
@@ -296,10 +330,13 @@ def _profile(objective: Objective, best: np.ndarray, best_loss: float) -> list[d
             u = best.copy()
             u[i] = np.clip(u[i] + step, 0.0, 1.0)
             if u[i] != best[i]:
-                points[u[i] - best[i]] = objective(u)
+                with contextlib.suppress(BudgetSpent):  # no evidence on that side
+                    points[u[i] - best[i]] = objective(u)
         xs = np.array(sorted(points))
         ys = np.array([points[x] for x in xs])
-        curvature = np.polyfit(xs, ys, 2)[0] * 2 if xs.size == 3 else float("nan")
+        # Evidence of a minimum: evaluated on both sides, and higher on both.
+        both_sides = xs.size == 3 and ys[0] > ys[1] < ys[2]
+        curvature = np.polyfit(xs, ys, 2)[0] * 2 if both_sides else float("nan")
         span = p.upper - p.lower
         if np.isfinite(curvature) and curvature > 0:
             se = span / math.sqrt(curvature)
@@ -310,7 +347,10 @@ def _profile(objective: Objective, best: np.ndarray, best_loss: float) -> list[d
         at_bound = bool(best[i] <= AT_BOUND or best[i] >= 1 - AT_BOUND)
         # At a bound, the bound decides the value, not the data.
         identified = bool(
-            np.isfinite(se) and (high - low) < IDENTIFIED_WIDTH * span and not at_bound
+            converged
+            and np.isfinite(se)
+            and (high - low) < IDENTIFIED_WIDTH * span
+            and not at_bound
         )
         rows.append(
             {
@@ -324,10 +364,68 @@ def _profile(objective: Objective, best: np.ndarray, best_loss: float) -> list[d
                 "ci_high": high,
                 "identified": identified,
                 "at_bound": at_bound,
+                "converged": converged,
                 "source": p.source,
             }
         )
     return rows
+
+
+def inputs_key(
+    base: Scenario,
+    free: list[FreeParameter],
+    observations: list[Observation],
+    replications: int,
+    seed: int,
+    reporting_error: float,
+    pilot_replications: int,
+) -> dict:
+    """Everything an evaluation depends on, as recorded in ``calibration.json``."""
+
+    def digest(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    return {
+        "scenario_sha256": digest(dump_resolved(base)),
+        "observations_sha256": digest(repr(observations)),
+        "seed": seed,
+        "replications": replications,
+        "parameters": {p.name: [p.lower, p.upper, p.start] for p in free},
+        "reporting_error": reporting_error,
+        "pilot_replications": pilot_replications,
+        "flowsim": __version__,
+    }
+
+
+def _open_folder(out: Path, key: dict, restart: bool) -> None:
+    """Check that what `out` keeps was made with `key`; record `key` before the first evaluation.
+
+    A difference is refused (`RunError` naming it) or, with `restart`, the log and pilot
+    run are removed and the calibration starts afresh.
+    """
+    from flowsim.atomic import atomic_write_text
+    from flowsim.outputs import MARKER, has_marker
+
+    record, kept = out / "calibration.json", [out / "evaluations.jsonl", out / "pilot.json"]
+    if any(path.exists() for path in kept):
+        before = json.loads(record.read_text(encoding="utf-8")) if has_marker(record) else {}
+        inputs = before.get("inputs", {})
+        differ = [label for name, label in INPUT_NAMES.items() if inputs.get(name) != key[name]]
+        if differ and not restart:
+            what = (
+                "another " + ", ".join(differ)
+                if inputs
+                else "inputs it has no record of (no calibration.json)"
+            )
+            raise RunError(
+                f"the evaluations kept here were made with {what}; "
+                "pass --force to start afresh, or choose another --out",
+                file=str(kept[0]),
+            )
+        if differ:
+            for path in kept:
+                path.unlink(missing_ok=True)
+    atomic_write_text(record, json.dumps({**MARKER, "inputs": key}, indent=1) + "\n")
 
 
 def calibrate(
@@ -346,15 +444,28 @@ def calibrate(
     scheduler: str | None = None,
     progress: Callable[[], None] | None = None,
     pilot_replications: int = 8,
+    restart: bool = False,
+    force: bool = False,
 ) -> CalibrationResult:
     """Fit the free parameters; resumable from `out_dir`'s evaluation log.
 
-    Each evaluation's replications run in a pool of `workers` processes, in `executor`
-    (left open) or on the Dask scheduler at `scheduler`; the result is the same.
+    At most `budget` evaluations are made (replayed ones included). Each evaluation's
+    replications run in a pool of `workers` processes, in `executor` (left open) or on
+    the Dask scheduler at `scheduler`; the result is the same. A log made with other
+    inputs is refused, or removed with `restart`; evaluations estimated not to fit in
+    memory are refused unless `force`.
     """
+    from flowsim.footprint import check_memory
+
     base, raw = load_with_origins(scenario_path, overrides)
+    check_memory(base, max(replications, pilot_replications), force)
     free = free_parameters(base, params, scenario_path, whole_number_uses(raw))
     out = Path(out_dir)
+    run_seed = base.seed if seed is None else seed
+    key = inputs_key(
+        base, free, observations, replications, run_seed, reporting_error, pilot_replications
+    )
+    _open_folder(out, key, restart)
     log = EvaluationLog(out / "evaluations.jsonl")
     with open_executor(workers, scheduler, executor=executor) as pool:
         objective = Objective(
@@ -363,13 +474,14 @@ def calibrate(
             free,
             observations,
             replications,
-            base.seed if seed is None else seed,
+            run_seed,
             workers,
             pool,
             log,
             reporting_error,
             progress,
             horizon_cut(base, observations),
+            budget=budget,
         )
         start = np.array([p.unit(p.start) for p in free])
         if pilot_replications > 1:
@@ -381,56 +493,93 @@ def calibrate(
             vertex = start.copy()
             vertex[i] = vertex[i] + 0.15 if vertex[i] <= 0.5 else vertex[i] - 0.15
             simplex.append(vertex)
-        result = minimize(
-            objective,
-            start,
-            method="Nelder-Mead",
-            bounds=[(0.0, 1.0)] * len(free),
-            options={
-                "maxfev": budget,
-                "initial_simplex": np.array(simplex),
-                "xatol": 0.01,
-                "fatol": 0.05,
-            },
-        )
-        best = np.clip(result.x, 0.0, 1.0)
-        best_loss = objective(best)
-        table = pd.DataFrame(_profile(objective, best, best_loss))
+        stopped = ""
+        spent = f"the budget of {budget} evaluations was spent before the optimizer converged"
+        try:
+            result = minimize(
+                objective,
+                start,
+                method="Nelder-Mead",
+                bounds=[(0.0, 1.0)] * len(free),
+                options={
+                    # Leave room for the profiles, which need two evaluations per parameter.
+                    "maxfev": max(budget - 2 * len(free), len(free) + 1),
+                    "initial_simplex": np.array(simplex),
+                    "xatol": 0.01,
+                    "fatol": 0.05,
+                },
+            )
+            if not result.success:  # status 1: out of evaluations
+                failed = f"the optimizer failed ({result.message})"
+                stopped = spent if result.status == 1 else failed
+        except BudgetSpent:
+            stopped = spent
+        best, best_loss = _best(log)
+        table = pd.DataFrame(_profile(objective, best, best_loss, not stopped))
+        better, better_loss = _best(log)
+        if better_loss < best_loss:  # a profile point beat the optimum: it was no optimum
+            stopped = stopped or "a profile evaluation improved on the optimum"
+            best, best_loss = better, better_loss
+            table = pd.DataFrame(_profile(objective, best, best_loss, converged=False))
     return CalibrationResult(
         params=table,
         best_unit=[float(u) for u in best],
         best_loss=float(best_loss),
         evaluations=len(log.records),
         fitted_values={p.name: p.value(u) for p, u in zip(free, best, strict=True)},
+        converged=not stopped,
+        stopped=stopped,
     )
 
 
+def _best(log: EvaluationLog) -> tuple[np.ndarray, float]:
+    """The best point evaluated so far and its loss."""
+    record = min(log.records.values(), key=lambda r: r["loss"])
+    return np.array(record["unit"], dtype=float), float(record["loss"])
+
+
+def fitted_name(base_name: str) -> str:
+    """The name of a fitted scenario: its own, so that its results never pass for the input's."""
+    return base_name.removesuffix("_calibrated")[:53] + "_calibrated"
+
+
 def fitted_yaml(
-    scenario_path: Path, out_file: Path, result: CalibrationResult, command: Sequence[str]
+    scenario_path: Path,
+    out_file: Path,
+    result: CalibrationResult,
+    command: Sequence[str],
+    name: str,
 ) -> str:
     """A scenario extending the input that sets the fitted values (runnable with `flowsim run`)."""
     import os
 
     relative = os.path.relpath(scenario_path.resolve(), out_file.resolve().parent)
+    if result.converged:
+        verdict = f"# Negative log-likelihood at the optimum: {result.best_loss:.3f}"
+    else:
+        verdict = (
+            f"# NOT CONVERGED: {result.stopped}.\n"
+            f"# Negative log-likelihood at the best point evaluated: {result.best_loss:.3f}"
+        )
     lines = [
-        "# Produced by flowsim calibrate; do not edit by hand, rerun instead:",
+        f"{FITTED_HEADER}; do not edit by hand, rerun instead:",
         f"#   {shlex.join(command)}",
-        f"# Negative log-likelihood at the optimum: {result.best_loss:.3f} "
-        f"({result.evaluations} evaluations).",
+        f"{verdict} ({result.evaluations} evaluations).",
         "# Parameters marked 'not identified' are not pinned down by the observations.",
         f"extends: {relative}",
+        f"name: {name}",
         "parameters:",
     ]
     for row in result.params.itertuples():
         verdict = "identified" if row.identified else "NOT identified"
         if row.at_bound:
             verdict += " (at its bound)"
-        elif row.ci_low <= row.lower or row.ci_high >= row.upper:
+        elif math.isfinite(row.se) and (row.ci_low <= row.lower or row.ci_high >= row.upper):
             verdict += " (interval cut by a bound)"
         interval = (
             f"95% ~ [{row.ci_low:.4g}, {row.ci_high:.4g}]"
             if math.isfinite(row.se)
-            else "flat profile"
+            else "no profile evidence"
         )
         lines.append(
             f"  {row.name}: {{value: {row.fitted:.6g}}}  # {verdict}; {interval}; "

@@ -18,7 +18,13 @@ from typing import NoReturn
 
 from flowsim import __version__
 from flowsim.errors import FlowsimError, RunError
-from flowsim.executors import open_executor
+from flowsim.outputs import (
+    check_file,
+    check_folder,
+    check_resume_folder,
+    check_work_folder,
+    starts_with,
+)
 
 
 def _positive_int(text: str) -> int:
@@ -90,6 +96,15 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help="override a scenario field, e.g. demand.choice.hours_weight=0.2 (repeatable)",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_force(p)
+
+
+def _add_force(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a file flowsim did not write, or a result of another scenario",
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -99,7 +114,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     scenario = _load(args.scenario, args.overrides)
     out = Path(args.out) if args.out else Path("results") / scenario.name
-    _check_writable(out)
+    check_folder(
+        out, force=args.force, scenarios=[scenario.name], inputs=_scenario_files(args.scenario)
+    )
     args.writes_to = (out, _stamp(out))
     result = run(
         scenario,
@@ -109,6 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         trace=args.trace,
         progress=not args.quiet,
         scheduler=args.scheduler,
+        force=args.force,
     )
     figures = {}
     if not args.no_plot:
@@ -141,48 +159,20 @@ def _print_summary(result, out: Path) -> None:
     print(f"results written to {out}")
 
 
-def written_by_flowsim(folder: Path) -> bool:
-    """True if `folder` holds flowsim's record of a run, so a rerun may replace it.
+def _scenario_files(path: str) -> list[Path]:
+    """A scenario file and every file it extends: inputs no command may overwrite."""
+    from flowsim.scenario.loader import load_raw
 
-    A run or validation leaves ``metadata.json``; a comparison ``comparison.csv`` and
-    ``scenarios/<name>/metadata.json``. The figures committed under ``results/`` keep
-    their ``metadata.json`` beside them, so that ``make run`` may replace them.
-    """
-    return (
-        (folder / "metadata.json").is_file()
-        or (folder / "comparison.csv").is_file()
-        or any(folder.glob("scenarios/*/metadata.json"))
-    )
+    return [Path(path), *(Path(f) for f, _ in load_raw(path).lines.values())]
 
 
-def _check_writable(out: Path, folder: bool = True) -> None:
-    """Refuse before running what the final write would refuse.
-
-    That is, a file in the way, or a folder that is not ours.
-    """
-    import os
-
-    for above in out.parents:
-        if above.exists() and not above.is_dir():
-            raise RunError(f"{above} is a file, not a folder", file=str(out))
-    if folder and out.exists():
-        if not out.is_dir():
-            raise RunError(
-                "exists and is not a folder (results are written as a folder)", file=str(out)
-            )
-        if any(out.iterdir()) and not written_by_flowsim(out):
-            raise RunError(
-                "exists and is not a flowsim result folder, so it will not be replaced; "
-                "choose another --out or delete it",
-                file=str(out),
-            )
-    if not folder and out.is_dir():
-        raise RunError("is a folder; give a file name", file=str(out))
-    parent = out.resolve().parent
-    while not parent.exists():
-        parent = parent.parent
-    if not os.access(parent, os.W_OK):
-        raise RunError("cannot write results (permission denied)", file=str(out))
+def _is_schema(path: Path) -> bool:
+    """True if `path` holds a JSON Schema that `flowsim schema` wrote."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("title") == "flowsim scenario"
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -242,7 +232,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario, args.overrides)
     observations = _observations(args, scenario)
     out = Path(args.out) if args.out else Path("results") / f"{scenario.name}_validation"
-    _check_writable(out)
+    inputs = [*_scenario_files(args.scenario), Path(args.observations)]
+    check_folder(out, force=args.force, scenarios=[scenario.name], inputs=inputs)
     args.writes_to = (out, _stamp(out))
     result = run(
         scenario,
@@ -251,6 +242,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=not args.quiet,
         scheduler=args.scheduler,
+        force=args.force,
     )
     table = validate(result, observations, args.reporting_error)
     breakdown = fit_breakdown(table)
@@ -278,8 +270,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from flowsim.atomic import atomic_write_bytes, atomic_write_text
-    from flowsim.calibration import calibrate, fitted_yaml
-    from flowsim.executors import default_workers
+    from flowsim.calibration import FITTED_HEADER, calibrate, fitted_name, fitted_yaml
+    from flowsim.executors import default_workers, open_executor
     from flowsim.fit import FIT_COLUMNS, summarize_fit, validate
     from flowsim.plotting import figure_bytes, fit_figure
     from flowsim.runner import run
@@ -288,9 +280,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario, args.overrides)
     observations = _observations(args, scenario)
     out = Path(args.out)
-    _check_writable(out / "x")
-    if args.fitted:
-        _check_writable(Path(args.fitted), folder=False)
+    fitted_path = Path(args.fitted) if args.fitted else out / "fitted.yaml"
+    inputs = [*_scenario_files(args.scenario), Path(args.observations)]
+    check_work_folder(out, force=args.force)
+    for written in ("evaluations.jsonl", "pilot.json", "parameters.csv", "fit.csv", "fit.png"):
+        check_file(out / written, force=True, inputs=inputs)
+    check_file(
+        fitted_path, force=args.force, inputs=inputs, ours=starts_with(FITTED_HEADER.encode())
+    )
+    name = fitted_name(scenario.name)
+    check_folder(out / "validation", force=args.force, scenarios=[name], inputs=inputs)
     workers = args.workers or default_workers()
     params = [p.strip() for p in args.params.split(",")] if args.params else None
     bar = tqdm(desc="evaluations", unit="eval", file=sys.stderr, disable=args.quiet, delay=1.0)
@@ -311,13 +310,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                 progress=bar.update,
                 pilot_replications=args.pilot_replications,
                 executor=executor,
+                restart=args.force,
+                force=args.force,
             )
         finally:
             bar.close()
-        fitted_path = Path(args.fitted) if args.fitted else out / "fitted.yaml"
+        if not result.converged:
+            _warn([f"not converged: {result.stopped}; the fit is the best point evaluated"])
         command = ["flowsim", *args.argv]
         atomic_write_text(
-            fitted_path, fitted_yaml(Path(args.scenario), fitted_path, result, command)
+            fitted_path, fitted_yaml(Path(args.scenario), fitted_path, result, command, name)
         )
         atomic_write_text(out / "parameters.csv", result.params.to_csv(index=False))
         fitted = load_scenario(fitted_path)
@@ -328,6 +330,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             workers=workers,
             progress=not args.quiet,
             executor=executor,
+            force=args.force,
         )
     table = validate(check, observations, args.reporting_error)
     fit_plot = fit_figure(check, table)
@@ -352,7 +355,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     """``flowsim compare``: counterfactuals against a baseline, paired by replication."""
     from flowsim.atomic import atomic_dir
-    from flowsim.compare import compare, headline
+    from flowsim.compare import check_comparable, compare, headline
     from flowsim.plotting import (
         comparison_daily_figure,
         difference_figure,
@@ -366,15 +369,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise RunError(
             f"scenario names must differ, got {', '.join(names)}", field_path="SCENARIOS"
         )
+    for path, other in zip(args.others, scenarios[1:], strict=True):
+        check_comparable(scenarios[0], other, file=path)
     fit = None
     if args.observations:
         from flowsim.fit import validate
 
         observations = _observations(args, scenarios[0])
     out = Path(args.out)
-    _check_writable(out)
+    inputs = [f for path in [args.baseline, *args.others] for f in _scenario_files(path)]
+    if args.observations:
+        inputs.append(Path(args.observations))
+    check_folder(out, force=args.force, scenarios=names, inputs=inputs)
     # Each finished scenario is kept here, so that rerunning the same command resumes.
     checkpoints = out.parent / f".{out.name}.partial"
+    check_resume_folder(checkpoints)
     comparison = compare(
         scenarios,
         replications=args.replications,
@@ -383,6 +392,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         scheduler=args.scheduler,
         checkpoints=checkpoints,
+        force=args.force,
     )
     base = comparison.baseline
     if args.observations:
@@ -445,9 +455,14 @@ def pd_options():
 def cmd_report(args: argparse.Namespace) -> int:
     """``flowsim report``: one self-contained HTML page from result folders."""
     from flowsim.atomic import atomic_write_text
-    from flowsim.report import build_report
+    from flowsim.report import PAGE_START, build_report
 
-    _check_writable(Path(args.out), folder=False)
+    check_file(
+        Path(args.out),
+        force=args.force,
+        inputs=[Path(f) for f in args.folders],
+        ours=starts_with(PAGE_START.encode()),
+    )
     page = build_report([Path(f) for f in args.folders], args.title)
     atomic_write_text(Path(args.out), page)
     print(f"report written to {args.out}")
@@ -472,6 +487,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
     text = json.dumps(json_schema(), indent=2) + "\n"
     if args.out:
+        check_file(Path(args.out), force=args.force, ours=_is_schema)
         atomic_write_text(Path(args.out), text)
     else:
         sys.stdout.write(text)
@@ -562,6 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", "-o", default="report.html", help="the HTML file (default: report.html)"
     )
     p.add_argument("--title", default="flowsim report")
+    _add_force(p)
     p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser("check", help="validate scenario files without running them")
@@ -576,8 +593,51 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print the JSON Schema of scenario files")
     p.add_argument("--out", "-o", help="write to this file instead of stdout")
+    _add_force(p)
     p.set_defaults(handler=cmd_schema)
     return parser
+
+
+_FIGURES = (
+    "flowsim.plotting",
+    "matplotlib.backends.backend_agg",
+    "matplotlib.backends.backend_svg",
+)
+#: The modules each command needs, imported up front by `_import_libraries`.
+_LIBRARIES = {
+    "run": ("flowsim.checks", "flowsim.runner", *_FIGURES),
+    "validate": ("flowsim.checks", "flowsim.fit", "flowsim.runner", *_FIGURES),
+    "calibrate": ("flowsim.checks", "flowsim.calibration", "flowsim.fit", "tqdm", *_FIGURES),
+    "compare": ("flowsim.checks", "flowsim.compare", "flowsim.fit", *_FIGURES),
+    "report": ("flowsim.report",),
+    "check": ("flowsim.checks",),
+    "resolve": ("flowsim.scenario",),
+    "schema": ("flowsim.scenario",),
+}
+
+
+def _import_libraries(command: str) -> None:
+    """Import what `command` needs with Ctrl-C held back until the imports are done.
+
+    An interrupt inside a compiled module's initialisation can surface as ``ImportError``
+    or be swallowed by a library's fallback; held back, it is a plain KeyboardInterrupt.
+    """
+    import importlib
+    import signal
+
+    pressed: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, _frame: pressed.append(signum))
+    except ValueError:  # not the main thread, which alone receives signals
+        previous = None
+    try:
+        for name in _LIBRARIES.get(command, ()):
+            importlib.import_module(name)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -586,6 +646,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv  # recorded in files a command writes, e.g. fitted.yaml
     try:
+        _import_libraries(args.command)
         return args.handler(args)
     except FlowsimError as err:
         print(f"flowsim: error: {err}", file=sys.stderr)
@@ -593,6 +654,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:  # e.g. a disk filling up outside an atomic write (which says so itself)
         where = f"{err.filename}: " if err.filename else ""
         print(f"flowsim: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 1
+    except MemoryError:  # beyond the estimate that `--force` overrode
+        print("flowsim: error: out of memory; run fewer replications", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(_interrupted(args), file=sys.stderr)

@@ -9,6 +9,8 @@ the pairing buys.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +119,12 @@ def replication_metrics(result: RunResult) -> pd.DataFrame:
     )
 
 
+def _mean(values: np.ndarray) -> float:
+    """Mean of the finite values; NaN (undefined, e.g. a wait with no entries) if there are none."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else math.nan
+
+
 def _intervals(diff: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, float]:
     """Paired t interval of mean(diff) and Welch interval of mean(a) - mean(b)."""
     ok = np.isfinite(diff)
@@ -158,19 +166,7 @@ def comparison_table(results: list[RunResult]) -> pd.DataFrame:
         rows = []
         for i, key in enumerate(base.index):
             low, high, ulow, uhigh = _intervals(diff[i], a[i], b[i])
-            with np.errstate(all="ignore"):
-                rows.append(
-                    (
-                        *key,
-                        np.nanmean(a[i]),
-                        np.nanmean(b[i]),
-                        np.nanmean(diff[i]),
-                        low,
-                        high,
-                        ulow,
-                        uhigh,
-                    )
-                )
+            rows.append((*key, _mean(a[i]), _mean(b[i]), _mean(diff[i]), low, high, ulow, uhigh))
         frame = pd.DataFrame(
             rows,
             columns=[
@@ -200,6 +196,7 @@ def compare(
     scheduler: str | None = None,
     progress: bool = True,
     checkpoints: str | Path | None = None,
+    force: bool = False,
 ) -> Comparison:
     """Run the baseline (first) and every other scenario on the same seeds and compare them.
 
@@ -207,10 +204,13 @@ def compare(
     `executor` (left open) or on the Dask scheduler at `scheduler`; the result is the same.
     With `checkpoints`, each scenario's run is kept in that folder as soon as it is done,
     and a later call with the same scenarios, seed and replications reads it back instead
-    of running it again (so an interrupted comparison resumes).
+    of running it again (so an interrupted comparison resumes). `force` runs even what
+    is estimated not to fit in memory.
     """
     loaded = [s if isinstance(s, Scenario) else load_scenario(s) for s in scenarios]
     base = loaded[0]
+    for other in loaded[1:]:
+        check_comparable(base, other)
     n = base.replications if replications is None else replications
     s = base.seed if seed is None else seed
     if n < 1:
@@ -228,12 +228,50 @@ def compare(
                 results.append(read_result(folder))
                 continue
             result = run(
-                sc, replications=n, seed=s, workers=workers, executor=pool, progress=progress
+                sc,
+                replications=n,
+                seed=s,
+                workers=workers,
+                executor=pool,
+                progress=progress,
+                force=force,
             )
             if folder is not None:
                 result.write(folder, figures={"run.key": key.encode()})
             results.append(result)
     return Comparison(results=results, table=comparison_table(results))
+
+
+def check_comparable(base: Scenario, other: Scenario, file: str | None = None) -> None:
+    """Refuse a scenario whose differences from the baseline would pass for a policy's effect.
+
+    A comparison pairs day by day and checkpoint by checkpoint, so the horizon, the
+    checkpoints, their countries and their time zones must be the baseline's. The error
+    names `file` (default: the scenario's name).
+    """
+    fields = {
+        "horizon.start": lambda s: s.horizon.start,
+        "horizon.end": lambda s: s.horizon.end,
+        "checkpoints": lambda s: sorted(s.checkpoints),
+    }
+    for cid in base.checkpoints:
+        fields[f"checkpoints.{cid}.country"] = lambda s, c=cid: s.checkpoints[c].country
+        fields[f"checkpoints.{cid}.timezone"] = lambda s, c=cid: s.checkpoints[c].timezone
+
+    def text(value: object) -> str:
+        if isinstance(value, list):
+            return ", ".join(value)
+        return value.isoformat() if isinstance(value, dt.datetime) else str(value)
+
+    for path, value in fields.items():
+        mine, theirs = value(other), value(base)
+        if mine != theirs:
+            raise RunError(
+                f"{text(mine)} differs from the baseline {base.name!r} ({text(theirs)}); scenarios "
+                "compared must share it, or the difference would pass for a policy effect",
+                file=file or other.name,
+                field_path=path,
+            )
 
 
 def _run_key(scenario: Scenario, replications: int, seed: int) -> str:

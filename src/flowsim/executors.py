@@ -13,8 +13,12 @@ a replication that raises is retried ``RETRIES`` times.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError, Executor, Future, ProcessPoolExecutor
 from typing import Any, TypeVar
@@ -26,6 +30,9 @@ CONNECT_TIMEOUT = 5.0
 #: Times Dask reruns a replication that raised (after a dead worker: the scheduler's
 #: ``allowed-failures``).
 RETRIES = 3
+#: Seconds between a pool worker's checks that the process that started it still runs.
+PARENT_CHECK_SECONDS = 1.0
+_PR_SET_PDEATHSIG = 1
 #: How to get Dask, in the error raised without it.
 INSTALL_HINT = "pip install 'flowsim[dask]'"
 
@@ -59,9 +66,27 @@ class SerialExecutor(Executor):
         return future
 
 
-def _ignore_interrupts() -> None:
-    """Pool workers leave Ctrl-C to the parent, which cancels the work and says so in one line."""
+def _init_worker(parent: int) -> None:
+    """Pool workers leave Ctrl-C to the parent, and end when it does, however it ends.
+
+    Ctrl-C goes to the parent, which cancels the work and says so in one line. A parent
+    killed outright (SIGKILL) cannot shut its pool down, so each worker watches it: on
+    Linux the kernel sends SIGTERM at once (``prctl(PR_SET_PDEATHSIG)``); everywhere, a
+    thread notices within `PARENT_CHECK_SECONDS` that the parent is gone.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    if os.getppid() != parent:  # gone before the watch began
+        os._exit(1)
+    threading.Thread(target=watch, name="flowsim-parent-watch", daemon=True).start()
 
 
 @contextlib.contextmanager
@@ -98,7 +123,9 @@ def open_executor(
     if n_workers == 1:
         yield SerialExecutor()
         return
-    pool = ProcessPoolExecutor(max_workers=n_workers, initializer=_ignore_interrupts)
+    pool = ProcessPoolExecutor(
+        max_workers=n_workers, initializer=_init_worker, initargs=(os.getpid(),)
+    )
     try:
         yield pool
     finally:

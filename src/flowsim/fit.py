@@ -13,6 +13,8 @@ from flowsim.observations import Observation, simulate_observation, status
 from flowsim.results import RunResult
 from flowsim.timebase import Clock
 
+#: Status of a figure the simulation leaves undefined in every replication.
+UNDEFINED = "undefined_in_simulation"
 FIT_COLUMNS = [
     "id",
     "metric",
@@ -68,6 +70,8 @@ def fit_table(
             "log_likelihood": np.nan,
         }
         sims = simulated.get(obs.id)
+        if row["status"] == "ok" and sims is not None and not np.isfinite(sims).any():
+            row["status"] = UNDEFINED  # e.g. the mean wait of a window in which nobody entered
         if row["status"] == "ok" and sims is not None:
             p05, p50, p95 = (float(v) for v in np.nanquantile(sims, [0.05, 0.5, 0.95]))
             row.update(
@@ -104,14 +108,21 @@ class FitSummary:
     within_tolerance: float
     log_likelihood: float
 
+    undefined: int = 0
+
     def lines(self) -> list[str]:
         """Human-readable summary."""
+        undefined = f", {self.undefined} undefined in the simulation" if self.undefined else ""
+
+        def show(value: float, spec: str) -> str:
+            return format(value, spec) if math.isfinite(value) else "undefined"
+
         return [
-            f"observations: {self.observations} ({self.modelled} modelled)",
-            f"median |log error|: {self.median_abs_log_error:.3f}",
-            f"coverage of the 90% band: {self.coverage:.0%}",
-            f"within reported bounds or 15% of the value: {self.within_tolerance:.0%}",
-            f"log-likelihood: {self.log_likelihood:.2f}",
+            f"observations: {self.observations} ({self.modelled} modelled{undefined})",
+            f"median |log error|: {show(self.median_abs_log_error, '.3f')}",
+            f"coverage of the 90% band: {show(self.coverage, '.0%')}",
+            f"within reported bounds or 15% of the value: {show(self.within_tolerance, '.0%')}",
+            f"log-likelihood: {show(self.log_likelihood, '.2f')}",
         ]
 
 
@@ -126,7 +137,8 @@ def summarize_fit(table: pd.DataFrame) -> FitSummary:
         within_tolerance=float(ok["within_tolerance"].astype(float).mean())
         if len(ok)
         else math.nan,
-        log_likelihood=float(ok["log_likelihood"].sum()),
+        log_likelihood=float(ok["log_likelihood"].sum()) if len(ok) else math.nan,
+        undefined=int((table["status"] == UNDEFINED).sum()),
     )
 
 

@@ -30,6 +30,8 @@ td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px soli
 .note{color:#555;font-size:.9em}.bad{color:#a00}.good{color:#070}
 """
 
+#: How every page begins: what tells a page flowsim wrote from a user's file.
+PAGE_START = "<!DOCTYPE html><html lang='en'><head><meta name='generator' content='flowsim'>"
 KNOWN_FILES = ("metadata.json", "comparison.csv", "fit.csv", "parameters.csv")
 #: Fields of metadata.json the page shows.
 METADATA_KEYS = (
@@ -193,7 +195,7 @@ def build_report(folders: list[Path], title: str = "flowsim report") -> str:
             parts.append(_comparison_section(folder))
     body = "\n".join(parts)
     return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"{PAGE_START}<meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
         f"<body>{body}</body></html>\n"
     )

@@ -22,6 +22,7 @@ import pandas as pd
 from flowsim.atomic import atomic_dir
 from flowsim.engine.model import Aggregates
 from flowsim.monitor import FLOW_METRICS, ORIGIN_METRICS, OUTCOME_METRICS, STOCK_METRICS
+from flowsim.outputs import MARKER
 from flowsim.scenario.loader import dump_resolved
 from flowsim.scenario.schema import Scenario
 from flowsim.timebase import Clock, zone
@@ -122,10 +123,14 @@ class RunResult:
             (tmp / "scenario.resolved.yaml").write_text(
                 dump_resolved(self.scenario), encoding="utf-8"
             )
-            (tmp / "metadata.json").write_text(json.dumps(asdict(self.metadata), indent=2) + "\n")
+            (tmp / "metadata.json").write_text(self._metadata_json())
             for name, data in (figures or {}).items():
                 (tmp / name).write_bytes(data)
         return out
+
+    def _metadata_json(self) -> str:
+        """The metadata, with the marker by which flowsim knows the folder as its own."""
+        return json.dumps({**MARKER, **asdict(self.metadata)}, indent=2) + "\n"
 
     def write_summary(self, out_dir: str | Path) -> Path:
         """Write the daily table, the resolved scenario and the metadata.
@@ -136,7 +141,7 @@ class RunResult:
         out.mkdir(parents=True, exist_ok=True)
         self.daily.to_csv(out / "daily.csv", index=False)
         (out / "scenario.resolved.yaml").write_text(dump_resolved(self.scenario), encoding="utf-8")
-        (out / "metadata.json").write_text(json.dumps(asdict(self.metadata), indent=2) + "\n")
+        (out / "metadata.json").write_text(self._metadata_json())
         return out
 
 
@@ -151,7 +156,10 @@ def complete_local_days(clock: Clock, timezone: str) -> tuple[np.ndarray, np.nda
         d = day.astype(object)
         midnight = dt.datetime(d.year, d.month, d.day, tzinfo=tz)
         following = dt.datetime.combine(d + dt.timedelta(days=1), dt.time(), tzinfo=tz)
-        hours_in_day = round((following - midnight).total_seconds() / 3600)
+        # In UTC: a difference of two datetimes in one zone ignores a DST change (23 or 25 h).
+        hours_in_day = round(
+            (following.astimezone(dt.UTC) - midnight.astimezone(dt.UTC)).total_seconds() / 3600
+        )
         if bounds[i + 1] - bounds[i] == hours_in_day and clock.minutes(midnight) >= 0:
             keep_dates.append(day)
             ranges.append((bounds[i], bounds[i + 1]))
@@ -292,7 +300,9 @@ def read_result(folder: str | Path) -> RunResult:
                 f"not a complete flowsim result folder: {name} is missing", file=str(root)
             )
     try:
-        metadata = RunMetadata(**json.loads((root / "metadata.json").read_text(encoding="utf-8")))
+        fields = json.loads((root / "metadata.json").read_text(encoding="utf-8"))
+        fields.pop("flowsim", None)
+        metadata = RunMetadata(**fields)
         tables = {name: pd.read_csv(root / name) for name in needed[2:7]}
         with np.load(root / "hourly.npz") as npz:
             hourly = HourlyArrays(

@@ -23,6 +23,7 @@ from flowsim import __version__
 from flowsim.engine.model import Aggregates, Model
 from flowsim.errors import RunError
 from flowsim.executors import open_executor, pool_size
+from flowsim.footprint import check_memory, duration_text, replication_seconds, size_text
 from flowsim.policies import install_all
 from flowsim.results import RunMetadata, RunResult, build_result
 from flowsim.scenario import Scenario, load_scenario
@@ -104,6 +105,7 @@ def run(
     progress: bool = True,
     executor: Executor | None = None,
     scheduler: str | None = None,
+    force: bool = False,
 ) -> RunResult:
     """Run a scenario and reduce its replications.
 
@@ -122,6 +124,8 @@ def run(
     executor, scheduler
         A `concurrent.futures.Executor` (left open), or the address of a Dask scheduler
         (e.g. ``tcp://10.0.0.5:8786``), to run the replications instead of a local pool.
+    force
+        Run even when the results are estimated not to fit in memory (`check_memory`).
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario, overrides)
@@ -131,11 +135,15 @@ def run(
         raise RunError("must be at least 1", field_path="--replications")
     if s < 0:
         raise RunError("must be non-negative", field_path="--seed")
+    needed = check_memory(scenario, n, force)
     n_workers = pool_size(workers, n)
     started = time.perf_counter()
     with open_executor(n_workers, scheduler, executor=executor) as pool:
         tasks = [(scenario, s, r, trace) for r in range(n)]
-        outputs = map_replications(simulate, tasks, n_workers, pool, progress)
+        rounds = -(-n // n_workers)
+        duration = duration_text(rounds * replication_seconds(scenario))
+        label = f"replications (~{size_text(needed)}, ~{duration})"
+        outputs = map_replications(simulate, tasks, n_workers, pool, progress, label)
     wall = time.perf_counter() - started
     events = sum(o.events for o in outputs)
     metadata = RunMetadata(
