@@ -110,6 +110,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         scheduler=args.scheduler,
     )
+    result = _provenance(args, result)
     figures = {}
     if not args.no_plot:
         fig = daily_metric_figure(result, "entries")
@@ -120,6 +121,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     result.write(out, figures)
     _print_summary(result, out)
     return 0
+
+
+def _provenance(args: argparse.Namespace, result):
+    """The result with the command line, its overrides and its observations file recorded."""
+    import shlex
+
+    return result.with_provenance(
+        command=shlex.join(["flowsim", *args.argv]),
+        overrides=tuple(args.overrides),
+        observations=getattr(args, "observations_record", None),
+    )
 
 
 def _print_summary(result, out: Path) -> None:
@@ -226,9 +238,10 @@ def _load(path: str, overrides: Sequence[str]):
 
 def _observations(args: argparse.Namespace, scenario):
     from flowsim.checks import observation_warnings
-    from flowsim.observations import load_observations
+    from flowsim.observations import file_record, load_observations
 
     observations = load_observations(args.observations, scenario)
+    args.observations_record = file_record(args.observations)
     _warn(observation_warnings(observations, scenario, args.observations))
     return observations
 
@@ -252,6 +265,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         scheduler=args.scheduler,
     )
+    result = _provenance(args, result)
     table = validate(result, observations, args.reporting_error)
     fit_plot, daily_plot = fit_figure(result, table), daily_metric_figure(result, "entries")
     result.write(
@@ -325,6 +339,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             executor=executor,
         )
+    check = _provenance(args, check)
     table = validate(check, observations, args.reporting_error)
     fit_plot = fit_figure(check, table)
     check.write(
@@ -396,7 +411,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             for fmt in ("png", "svg"):
                 (tmp / f"{name}.{fmt}").write_bytes(figure_bytes(fig, fmt))
         for result in comparison.results:
-            result.write_summary(tmp / "scenarios" / result.scenario.name)
+            _provenance(args, result).write_summary(tmp / "scenarios" / result.scenario.name)
         if fit is not None:
             fit.to_csv(tmp / "fit.csv", index=False)
     shutil.rmtree(checkpoints, ignore_errors=True)

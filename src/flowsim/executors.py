@@ -59,6 +59,16 @@ class SerialExecutor(Executor):
         return future
 
 
+def describe(executor: Executor) -> tuple[int | None, str | None]:
+    """(worker processes, Dask scheduler address or None) of an executor: what ran the work."""
+    client = getattr(executor, "_client", None)  # a Dask ClientExecutor
+    if client is not None:
+        return len(client.nthreads()), str(client.scheduler.address)
+    if isinstance(executor, SerialExecutor):
+        return 1, None
+    return getattr(executor, "_max_workers", None), None
+
+
 def _ignore_interrupts() -> None:
     """Pool workers leave Ctrl-C to the parent, which cancels the work and says so in one line."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)

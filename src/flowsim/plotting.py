@@ -131,7 +131,11 @@ def daily_metric_figure(
 def figure_bytes(fig: Figure, fmt: str = "png", dpi: int = 130) -> bytes:
     """Render a figure to PNG or SVG bytes."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format=fmt, dpi=dpi)
+    # No date, and SVG ids from a fixed salt: the same figure always gives the same bytes.
+    # The salt is read from rcParams only, so it is set for this call and restored.
+    metadata = {"Date": None} if fmt == "svg" else {}
+    with matplotlib.rc_context({"svg.hashsalt": "flowsim"}):
+        fig.savefig(buffer, format=fmt, dpi=dpi, metadata=metadata)
     return buffer.getvalue()
 
 

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from flowsim import __version__
 from flowsim.engine.model import Aggregates, Model
 from flowsim.errors import RunError
-from flowsim.executors import open_executor, pool_size
+from flowsim.executors import describe, open_executor, pool_size
 from flowsim.policies import install_all
 from flowsim.results import RunMetadata, RunResult, build_result
 from flowsim.scenario import Scenario, load_scenario
@@ -104,6 +104,7 @@ def run(
     progress: bool = True,
     executor: Executor | None = None,
     scheduler: str | None = None,
+    label: str = "replications",
 ) -> RunResult:
     """Run a scenario and reduce its replications.
 
@@ -118,13 +119,18 @@ def run(
     trace
         Keep one row per party outcome (memory grows with the travellers).
     overrides
-        ``"path.to.field=value"`` strings applied to a scenario file.
+        ``"path.to.field=value"`` strings applied to a scenario file (and recorded in the
+        metadata; a `Scenario` given as an object keeps no record of how it was loaded).
     executor, scheduler
         A `concurrent.futures.Executor` (left open), or the address of a Dask scheduler
         (e.g. ``tcp://10.0.0.5:8786``), to run the replications instead of a local pool.
+    label
+        What the progress bar says it counts (e.g. the scenario's name).
     """
+    applied: tuple[str, ...] = ()
     if not isinstance(scenario, Scenario):
-        scenario = load_scenario(scenario, overrides)
+        applied = tuple(overrides)
+        scenario = load_scenario(scenario, applied)
     n = scenario.replications if replications is None else replications
     s = scenario.seed if seed is None else seed
     if n < 1:
@@ -135,14 +141,15 @@ def run(
     started = time.perf_counter()
     with open_executor(n_workers, scheduler, executor=executor) as pool:
         tasks = [(scenario, s, r, trace) for r in range(n)]
-        outputs = map_replications(simulate, tasks, n_workers, pool, progress)
+        outputs = map_replications(simulate, tasks, n_workers, pool, progress, label)
+        ran_on, address = describe(pool)
     wall = time.perf_counter() - started
     events = sum(o.events for o in outputs)
     metadata = RunMetadata(
         scenario=scenario.name,
         seed=s,
         replications=n,
-        workers=n_workers,
+        workers=ran_on or n_workers,
         version=__version__,
         git_commit=git_commit(),
         wall_seconds=round(wall, 3),
@@ -150,5 +157,7 @@ def run(
         events_per_second=round(events / wall, 1) if wall > 0 else 0.0,
         created_utc=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         python=platform.python_version(),
+        overrides=applied,
+        scheduler=address,
     )
     return build_result(scenario, outputs, metadata, trace=trace)
