@@ -20,6 +20,9 @@ from flowsim import __version__
 from flowsim.errors import FlowsimError, RunError
 from flowsim.executors import open_executor
 
+#: The formats every figure is written in.
+FORMATS = ("png", "svg")
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -94,10 +97,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``flowsim run``."""
-    from flowsim.plotting import daily_metric_figure, figure_bytes
+    from flowsim.plotting import figure_bytes, run_figures
     from flowsim.runner import run
 
     scenario = _load(args.scenario, args.overrides)
+    observations = _observations(args, scenario) if args.observations else None
     out = Path(args.out) if args.out else Path("results") / scenario.name
     _check_writable(out)
     args.writes_to = (out, _stamp(out))
@@ -113,10 +117,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = _provenance(args, result)
     figures = {}
     if not args.no_plot:
-        fig = daily_metric_figure(result, "entries")
+        fit = None
+        if observations is not None:
+            from flowsim.fit import validate
+
+            fit = validate(result, observations)
         figures = {
-            "daily_entries.png": figure_bytes(fig, "png"),
-            "daily_entries.svg": figure_bytes(fig, "svg"),
+            f"{stem}.{fmt}": figure_bytes(fig, fmt)
+            for stem, fig in run_figures(result, fit).items()
+            for fmt in FORMATS
         }
     result.write(out, figures)
     _print_summary(result, out)
@@ -249,7 +258,7 @@ def _observations(args: argparse.Namespace, scenario):
 def cmd_validate(args: argparse.Namespace) -> int:
     """``flowsim validate``: hold reported figures against a run."""
     from flowsim.fit import FIT_COLUMNS, summarize_fit, validate
-    from flowsim.plotting import daily_metric_figure, figure_bytes, fit_figure
+    from flowsim.plotting import figure_bytes, fit_figure, run_figures
     from flowsim.runner import run
 
     scenario = _load(args.scenario, args.overrides)
@@ -267,13 +276,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     )
     result = _provenance(args, result)
     table = validate(result, observations, args.reporting_error)
-    fit_plot, daily_plot = fit_figure(result, table), daily_metric_figure(result, "entries")
+    plots = {"fit": fit_figure(result, table), **run_figures(result, table)}
     result.write(
         out,
         figures={
-            "fit.png": figure_bytes(fit_plot),
-            "fit.svg": figure_bytes(fit_plot, "svg"),
-            "daily_entries.png": figure_bytes(daily_plot),
+            f"{stem}.{fmt}": figure_bytes(fig, fmt)
+            for stem, fig in plots.items()
+            for fmt in FORMATS
         },
         tables={"fit.csv": table[FIT_COLUMNS + [c for c in table.columns if c not in FIT_COLUMNS]]},
     )
@@ -510,7 +519,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p)
     p.add_argument("--out", "-o", help="result folder (default: results/<scenario name>)")
     p.add_argument("--trace", action="store_true", help="also write one row per party outcome")
-    p.add_argument("--no-plot", action="store_true", help="skip the figure")
+    p.add_argument("--observations", help="reported figures to draw on the figures")
+    p.add_argument("--no-plot", action="store_true", help="skip the figures")
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("validate", help="hold reported figures against a run of the scenario")
