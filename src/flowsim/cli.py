@@ -464,11 +464,15 @@ def pd_options():
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``flowsim report``: one self-contained HTML page from result folders."""
+    import os
+
     from flowsim.atomic import atomic_write_text
-    from flowsim.report import build_report
+    from flowsim.report import SOURCES, build_report
 
     _check_writable(Path(args.out), folder=False)
-    page = build_report([Path(f) for f in args.folders], args.title)
+    # The sources list of the repository the command runs in, as a link from the page.
+    sources = os.path.relpath(Path(SOURCES).resolve(), Path(args.out).resolve().parent)
+    page = build_report([Path(f) for f in args.folders], args.title, sources)
     atomic_write_text(Path(args.out), page)
     print(f"report written to {args.out}")
     return 0
