@@ -166,8 +166,8 @@ def written_by_flowsim(folder: Path) -> bool:
     """True if `folder` holds flowsim's record of a run, so a rerun may replace it.
 
     A run or validation leaves ``metadata.json``; a comparison ``comparison.csv`` and
-    ``scenarios/<name>/metadata.json``. The figures committed under ``results/`` keep
-    their ``metadata.json`` beside them, so that ``make run`` may replace them.
+    ``scenarios/<name>/metadata.json``. A folder cut down to a few files (e.g. a copy
+    in ``results/published/``) still reads as a result while it keeps that record.
     """
     return (
         (folder / "metadata.json").is_file()
