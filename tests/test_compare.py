@@ -167,3 +167,19 @@ def test_an_interrupted_comparison_resumes_from_its_finished_scenarios(tmp_path,
         scenarios, replications=3, seed=5, workers=1, progress=False, checkpoints=tmp_path / "cp"
     )
     assert calls == ["single", "ban"]
+
+
+def test_compare_progress_bars_name_their_scenario(monkeypatch):
+    import flowsim.runner
+
+    labels = []
+
+    def recording(*args, **kwargs):
+        labels.append(kwargs["desc"])
+        return real(*args, **kwargs)
+
+    real = flowsim.runner.tqdm
+    monkeypatch.setattr(flowsim.runner, "tqdm", recording)
+    data = two_borders(informed_share=0.5)
+    compare([build(data), build(renamed(data, "other_one"))], replications=2, seed=1, workers=1)
+    assert labels == ["single", "other_one"]

@@ -22,6 +22,8 @@ from flowsim.executors import open_executor
 
 #: The formats every figure is written in.
 FORMATS = ("png", "svg")
+#: Replications of each calibration evaluation unless -n says otherwise.
+CALIBRATION_REPLICATIONS = 2
 
 
 def _positive_int(text: str) -> int:
@@ -74,8 +76,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"flowsim: error: {where}{message} (see {self.prog} --help)\n")
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--replications", "-n", type=_positive_int, help="default: the scenario's")
+def _add_run_options(
+    p: argparse.ArgumentParser, replications: str = "default: the scenario's"
+) -> None:
+    p.add_argument("--replications", "-n", type=_positive_int, help=replications)
     p.add_argument("--seed", type=_seed, help="default: the scenario's")
     p.add_argument("--workers", "-j", type=_positive_int, help="processes (default: all cores)")
     p.add_argument(
@@ -297,7 +301,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from flowsim.atomic import atomic_write_bytes, atomic_write_text
-    from flowsim.calibration import calibrate, fitted_yaml
+    from flowsim.calibration import calibrate, fitted_yaml, free_parameters
     from flowsim.executors import default_workers
     from flowsim.fit import FIT_COLUMNS, summarize_fit, validate
     from flowsim.plotting import figure_bytes, fit_figure
@@ -312,7 +316,18 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         _check_writable(Path(args.fitted), folder=False)
     workers = args.workers or default_workers()
     params = [p.strip() for p in args.params.split(",")] if args.params else None
-    bar = tqdm(desc="evaluations", unit="eval", file=sys.stderr, disable=args.quiet, delay=1.0)
+    # At most the budget, then the best point and two profile points per parameter.
+    total = args.budget + 1 + 2 * len(free_parameters(scenario, params, args.scenario))
+    bars: list = []  # opened at the first evaluation, after the pilot run's own bar
+
+    def evaluated() -> None:
+        if not bars:
+            desc = f"evaluations (at most {total})"
+            bars.append(
+                tqdm(total=total, desc=desc, unit="eval", file=sys.stderr, disable=args.quiet)
+            )
+        bars[0].update()
+
     # One pool (or Dask client) for the evaluations and the validation run after them.
     with open_executor(workers, args.scheduler) as executor:
         try:
@@ -320,19 +335,20 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                 args.scenario,
                 observations,
                 params=params,
-                replications=args.replications or 2,
+                replications=args.replications or CALIBRATION_REPLICATIONS,
                 seed=args.seed,
                 workers=workers,
                 budget=args.budget,
                 out_dir=out,
                 overrides=args.overrides,
                 reporting_error=args.reporting_error,
-                progress=bar.update,
+                progress=None if args.quiet else evaluated,
                 pilot_replications=args.pilot_replications,
                 executor=executor,
             )
         finally:
-            bar.close()
+            for bar in bars:
+                bar.close()
         fitted_path = Path(args.fitted) if args.fitted else out / "fitted.yaml"
         command = ["flowsim", *args.argv]
         atomic_write_text(
@@ -547,21 +563,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calibrate", help="tune the scenario's parameters to reported figures")
     p.add_argument("scenario")
     p.add_argument("--observations", required=True)
-    _add_run_options(p)
+    _add_run_options(p, f"replications per evaluation (default: {CALIBRATION_REPLICATIONS})")
     p.add_argument(
         "--out", "-o", required=True, help="folder for the evaluation log and the fitted scenario"
     )
     p.add_argument(
         "--params", help="comma-separated parameters to tune (default: those with calibrate: true)"
     )
-    p.add_argument("--budget", type=_positive_int, default=80, help="maximum optimizer evaluations")
+    p.add_argument(
+        "--budget",
+        type=_positive_int,
+        default=80,
+        help="maximum optimizer evaluations (default: %(default)s)",
+    )
     p.add_argument(
         "--pilot-replications",
         type=_positive_int,
         default=8,
-        help="replications of the pilot run that estimates the model's variance (1: none)",
+        help="replications of the pilot run that estimates the model's variance "
+        "(1: none; default: %(default)s)",
     )
-    p.add_argument("--validation-replications", type=_positive_int, default=10)
+    p.add_argument(
+        "--validation-replications",
+        type=_positive_int,
+        default=10,
+        help="replications of the run that validates the fitted scenario (default: %(default)s)",
+    )
     p.add_argument("--fitted", help="where to write the fitted scenario (default: OUT/fitted.yaml)")
     p.add_argument(
         "--reporting-error",

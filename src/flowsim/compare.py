@@ -228,7 +228,13 @@ def compare(
                 results.append(read_result(folder))
                 continue
             result = run(
-                sc, replications=n, seed=s, workers=workers, executor=pool, progress=progress
+                sc,
+                replications=n,
+                seed=s,
+                workers=workers,
+                executor=pool,
+                progress=progress,
+                label=sc.name,
             )
             if folder is not None:
                 result.write(folder, figures={"run.key": key.encode()})

@@ -67,14 +67,16 @@ def map_replications(
     executor: Executor | None = None,
     progress: bool = True,
     label: str = "replications",
+    delay: float = 2.0,
 ) -> list[Aggregates]:
     """Run ``fn(*task)`` for every task and return the outputs in the order of the tasks.
 
     The tasks go to `executor`, or else to a pool of `workers` opened for them (see
     `flowsim.executors.open_executor`). The first task to fail cancels those not started.
+    The progress bar, labelled `label`, shows from the first task done after `delay` seconds.
     """
     bar = tqdm(
-        total=len(tasks), desc=label, unit="rep", file=sys.stderr, delay=2.0, disable=not progress
+        total=len(tasks), desc=label, unit="rep", file=sys.stderr, delay=delay, disable=not progress
     )
     try:
         with open_executor(workers, executor=executor) as pool:
