@@ -56,8 +56,19 @@ def page(tmp_path_factory):
         == 0
     )
     assert main(["validate", *common, "--out", str(folder / "again")]) == 0
-    html = build_report([folder / "fit", folder / "again"], sources="../docs/sources.md")
-    return html
+    return build_report([folder / "fit", folder / "again"], sources="../docs/sources.md")
+
+
+def test_a_calibration_folder_with_the_short_fit_table_still_reads(tmp_path):
+    from flowsim.fit import FIT_COLUMNS
+
+    obs = observations_csv(tmp_path)
+    argv = ["validate", str(SMALL), "--observations", str(obs), "-n", "1", "-j", "1", "-q"]
+    assert main([*argv, "--out", str(tmp_path / "cal" / "validation")]) == 0
+    fit = pd.read_csv(tmp_path / "cal" / "validation" / "fit.csv")
+    fit[FIT_COLUMNS].to_csv(tmp_path / "cal" / "fit.csv", index=False)
+    page = build_report([tmp_path / "cal"])
+    assert "Reported figures against small (1 replication, cal)" in page
 
 
 def test_the_page_has_a_table_of_contents_linking_to_every_section(page):

@@ -81,6 +81,11 @@ def number(value: float, signed: bool = False) -> str:
     return f"{value:{sign}.3g}"
 
 
+def replications(n: int) -> str:
+    """``1 replication``, ``20 replications``."""
+    return f"{number(n)} replication" + ("" if n == 1 else "s")
+
+
 class Page:
     """The sections of the page, with the table of contents made from their headings."""
 
@@ -190,7 +195,7 @@ def _provenance(meta: dict, folder: Path) -> str:
     )
     commit, created = html.escape(meta["git_commit"]), html.escape(meta["created_utc"])
     parts = [
-        f"{number(meta['replications'])} replications, seed {meta['seed']}, "
+        f"{replications(meta['replications'])}, seed {meta['seed']}, "
         f"flowsim {html.escape(meta['version'])}, commit <code>{commit}</code>, "
         f"{number(meta['wall_seconds'])} s on {html.escape(where)}, created {created}; "
         f"folder <code>{html.escape(str(folder))}</code>."
@@ -465,13 +470,13 @@ def _run_of(folder: Path, kind: str) -> str:
         scenarios = folder / "scenarios"
         name = pd.read_csv(folder / "comparison.csv", usecols=["scenario"])["scenario"].iloc[0]
         meta = _metadata(scenarios / name) if (scenarios / name / "metadata.json").exists() else {}
-        n = meta.get("replications", "?")
-        return f"the comparison's baseline {name} ({n} replications, {folder.name})"
+        n = replications(meta["replications"]) if "replications" in meta else "?"
+        return f"the comparison's baseline {name} ({n}, {folder.name})"
     meta_dir = folder if (folder / "metadata.json").exists() else folder / "validation"
     if not (meta_dir / "metadata.json").exists():
         return folder.name
     meta = _metadata(meta_dir)
-    return f"{run_label(meta)} ({meta['replications']} replications, {folder.name})"
+    return f"{run_label(meta)} ({replications(meta['replications'])}, {folder.name})"
 
 
 def check_result_folder(folder: Path) -> None:

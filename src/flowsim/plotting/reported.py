@@ -46,7 +46,7 @@ def place_of(row: pd.Series, result: RunResult) -> Place:
     checkpoints = tuple(named.split("+")) if named else everywhere
     if set(checkpoints) == set(everywhere):
         return Place(str(row["country"]), countries, everywhere)
-    return Place(named, countries, checkpoints)
+    return Place(f"{named} ({'+'.join(countries)})", countries, checkpoints)
 
 
 def reported_value(row: pd.Series) -> float:

@@ -113,7 +113,13 @@ def daily_metric_figure(
     handles = [
         Line2D([], [], color=SIMULATED_COLOR, linewidth=1.2, label="simulated mean, 90% band")
     ]
-    legend_below(fig, handles + _reported_handles(shown, False) + event_handles(result.scenario))
+    handles += _reported_handles(shown, False)
+    if fit is not None and len(fit) > len(shown):
+        elsewhere = f"{len(fit) - len(shown)} reported figures of other places or quantities"
+        handles.append(
+            Line2D([], [], linestyle="none", label=f"({elsewhere}: in fit.png of flowsim validate)")
+        )
+    legend_below(fig, handles + event_handles(result.scenario))
     fig.suptitle(
         f"{scenario_label(result)}: simulated daily {metric.replace('_', ' ')} "
         f"({result.metadata.replications} replications, seed {result.metadata.seed}; "
