@@ -136,13 +136,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _provenance(args: argparse.Namespace, result):
-    """The result with the command line, its overrides and its observations file recorded."""
+def _provenance(args: argparse.Namespace, result, applied: bool = True):
+    """The result with the command line, its overrides (if `applied`) and observations file."""
     import shlex
 
     return result.with_provenance(
         command=shlex.join(["flowsim", *args.argv]),
-        overrides=tuple(args.overrides),
+        overrides=tuple(args.overrides) if applied else (),
         observations=getattr(args, "observations_record", None),
     )
 
@@ -364,7 +364,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             executor=executor,
         )
-    check = _provenance(args, check)
+    check = _provenance(args, check, applied=False)  # it ran the fitted file as written
     table = validate(check, observations, args.reporting_error)
     fit_plot = fit_figure(check, table)
     check.write(
