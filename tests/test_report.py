@@ -9,7 +9,9 @@ import pytest
 from test_provenance import SMALL, observations_csv
 
 from flowsim.cli import main
-from flowsim.report import build_report, counterfactual_title, number, reported
+from flowsim.report import build_report
+from flowsim.report.elements import Page, number
+from flowsim.report.page import counterfactual_title, reported
 
 
 @pytest.mark.parametrize(
@@ -108,7 +110,6 @@ def test_an_override_that_removes_a_policy_is_said_beside_the_description(page):
 
 
 def test_source_ids_link_to_their_anchor_in_the_sources_list():
-    from flowsim.report import Page
 
     text = Page("../docs/sources.md").text("Finland's ban (P26) and lanes from LC3, LC7; S0_fi")
     assert "<a href='../docs/sources.md#p26'>P26</a>" in text

@@ -1,161 +1,16 @@
-"""One self-contained HTML page from result folders: what was run, the fit, the counterfactuals.
-
-Figures are embedded as base64 PNG, styles are inline: the page opens with no network.
-It reads only what the commands wrote (never re-runs a simulation).
-"""
+"""The sections of the page: what was run, the fit to reported figures, the counterfactuals."""
 
 from __future__ import annotations
 
-import base64
 import html
 import json
-import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from flowsim import __version__
-from flowsim.errors import RunError
-
-STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;\
-margin:2em auto;
-padding:0 1em;color:#222;line-height:1.45}
-h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:.2em;\
-margin-top:2em}
-h3{font-size:1.05em}table{border-collapse:collapse;font-size:.85em;margin:.5em 0 1em}
-td,th{border:1px solid #ddd;padding:.25em .5em;text-align:right;vertical-align:top}
-th{background:#f4f4f4}td.text,th.text{text-align:left;max-width:28em}
-td.wide{min-width:16em}
-td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px solid #eee}
-nav li{margin:.1em 0}nav li.l3{margin-left:1.5em}
-.note{color:#555;font-size:.9em}code{font-size:.85em;overflow-wrap:anywhere}
-"""
-
-KNOWN_FILES = ("metadata.json", "comparison.csv", "fit.csv", "parameters.csv")
-#: Fields of metadata.json the page shows.
-METADATA_KEYS = (
-    "scenario",
-    "seed",
-    "replications",
-    "version",
-    "git_commit",
-    "wall_seconds",
-    "created_utc",
-)
-#: Columns the page reads from each table, and which of them must be numbers.
-TABLE_COLUMNS = {
-    "fit.csv": (
-        ("id", "metric", "status", "covered"),
-        ("value", "low", "high", "sim_p05", "sim_p50", "sim_p95", "log_error"),
-    ),
-    "parameters.csv": (
-        ("name", "identified"),
-        ("start", "fitted", "lower", "upper", "ci_low", "ci_high"),
-    ),
-    "comparison.csv": (
-        ("scenario", "country", "checkpoint", "period", "metric"),
-        ("baseline_mean", "mean", "diff_mean", "diff_ci_low", "diff_ci_high"),
-    ),
-}
-#: Where source ids (P26, LC3, ...) are listed, one anchor each (the lower-case id).
-SOURCES = "docs/sources.md"
-#: A source id: capitals then digits, e.g. P26, LC3, FB6 (not inside a longer word).
-SOURCE_ID = re.compile(r"\b([A-Z]{1,3}[0-9]{1,3})\b")
-#: Text columns given room for a sentence.
-WIDE = {"words and source", "note"}
-#: Columns shown with a sign (differences).
-SIGNED = {"difference", "95% CI low", "95% CI high", "log error"}
-
-
-def number(value: float, signed: bool = False) -> str:
-    """A number as people read it: ``194,000``, ``8,314``, ``14.9``, ``0.196``."""
-    if pd.isna(value):
-        return ""
-    sign = "+" if signed else ""
-    if abs(value) >= 100:
-        return f"{value:{sign},.0f}"
-    if value == int(value):
-        return f"{value:{sign}.0f}"
-    return f"{value:{sign}.3g}"
-
-
-def replications(n: int) -> str:
-    """``1 replication``, ``20 replications``."""
-    return f"{number(n)} replication" + ("" if n == 1 else "s")
-
-
-class Page:
-    """The sections of the page, with the table of contents made from their headings."""
-
-    def __init__(self, sources: str) -> None:
-        self.parts: list[str] = []
-        self.contents: list[tuple[int, str, str]] = []
-        self.sources = sources
-
-    def heading(self, level: int, text: str) -> None:
-        """A numbered anchor and a heading that the contents link to."""
-        anchor = f"s{len(self.contents) + 1}-" + re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-        self.contents.append((level, anchor, text))
-        self.parts.append(f"<h{level} id='{anchor}'>{html.escape(text)}</h{level}>")
-
-    def add(self, *parts: str) -> None:
-        """HTML to append."""
-        self.parts.extend(parts)
-
-    def text(self, value: object) -> str:
-        """Escaped text whose source ids link to their entry in the sources list."""
-        # An identifier may break after its underscores.
-        escaped = html.escape(" ".join(str(value).split())).replace("_", "_<wbr>")
-        return SOURCE_ID.sub(
-            lambda m: f"<a href='{self.sources}#{m.group(1).lower()}'>{m.group(1)}</a>", escaped
-        )
-
-    def table(self, frame: pd.DataFrame, text_columns: tuple[str, ...] = ()) -> str:
-        """An HTML table: numbers formatted for reading, text columns left-aligned and linked."""
-
-        def cell(column: str, value: object) -> str:
-            if column in text_columns:
-                kind = "text wide" if column in WIDE else "text"
-                return f"<td class='{kind}'>{self.text(value) if pd.notna(value) else ''}</td>"
-            if isinstance(value, bool | np.bool_):
-                return f"<td>{'yes' if value else 'no'}</td>"
-            if isinstance(value, int | float | np.number):
-                return f"<td>{number(float(value), column in SIGNED)}</td>"
-            return f"<td>{html.escape(str(value))}</td>"
-
-        head = "".join(
-            f"<th class='text'>{html.escape(str(c))}</th>"
-            if c in text_columns
-            else f"<th>{html.escape(str(c))}</th>"
-            for c in frame.columns
-        )
-        body = "".join(
-            "<tr>" + "".join(cell(c, v) for c, v in zip(frame.columns, row, strict=True)) + "</tr>"
-            for row in frame.itertuples(index=False)
-        )
-        return f"<table><tr>{head}</tr>{body}</table>"
-
-    def html(self, title: str) -> str:
-        """The whole page."""
-        items = "".join(
-            f"<li class='l{level}'><a href='#{anchor}'>{html.escape(text)}</a></li>"
-            for level, anchor, text in self.contents
-        )
-        intro, *sections = self.parts
-        contents = f"<nav><h2>Contents</h2><ul>{items}</ul></nav>"
-        body = "\n".join([f"<h1>{html.escape(title)}</h1>", intro, contents, *sections])
-        return (
-            "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
-            f"<body>{body}</body></html>\n"
-        )
-
-
-def _image(path: Path, alt: str) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></p>'
+from flowsim.report.checks import check_result_folder
+from flowsim.report.elements import SOURCES, Page, image, number, replications
 
 
 def _metadata(folder: Path) -> dict:
@@ -266,7 +121,7 @@ def _fit_section(page: Page, folder: Path, label: str, note: str = "") -> None:
     page.add(page.table(fit_rows(fit), text_columns=TEXT_FIT_COLUMNS))
     for name in ("fit.png", "validation/fit.png"):
         if (folder / name).exists():
-            page.add(_image(folder / name, "simulated against reported"))
+            page.add(image(folder / name, "simulated against reported"))
             break
 
 
@@ -381,7 +236,7 @@ def _comparison_section(page: Page, folder: Path) -> None:
         ("queues.png", "queues and waits"),
     ):
         if (folder / name).exists():
-            page.add(_image(folder / name, alt))
+            page.add(image(folder / name, alt))
     scenarios = folder / "scenarios"
     if not scenarios.is_dir():
         return
@@ -445,9 +300,9 @@ def build_report(folders: list[Path], title: str = "flowsim report", sources: st
             page.heading(3, f"What was run: {run_label(meta)}")
             _scenario_section(page, meta_dir)
         if (folder / "daily_entries.png").exists() and kind != "comparison":
-            page.add(_image(folder / "daily_entries.png", "simulated daily entries"))
+            page.add(image(folder / "daily_entries.png", "simulated daily entries"))
         if (folder / "queues.png").exists() and kind != "comparison":
-            page.add(_image(folder / "queues.png", "queues and waits"))
+            page.add(image(folder / "queues.png", "queues and waits"))
         if (folder / "fit.csv").exists():
             which = _run_of(folder, kind)
             note = (
@@ -477,68 +332,3 @@ def _run_of(folder: Path, kind: str) -> str:
         return folder.name
     meta = _metadata(meta_dir)
     return f"{run_label(meta)} ({replications(meta['replications'])}, {folder.name})"
-
-
-def check_result_folder(folder: Path) -> None:
-    """Raise `RunError`, naming the file and what is wrong, if no page can be made from `folder`."""
-    if not folder.is_dir():
-        raise RunError("not a result folder (does not exist)", file=str(folder))
-    if not any((folder / f).exists() for f in KNOWN_FILES) and not (folder / "validation").is_dir():
-        raise RunError(
-            f"not a flowsim result folder (none of {', '.join(KNOWN_FILES)})", file=str(folder)
-        )
-    scenarios = sorted((folder / "scenarios").glob("*/")) if (folder / "scenarios").is_dir() else []
-    for sub in (folder, folder / "validation", *scenarios):
-        if (sub / "metadata.json").exists():
-            _check_metadata(sub / "metadata.json")
-        if (sub / "scenario.resolved.yaml").exists():
-            _check_resolved(sub / "scenario.resolved.yaml")
-    for name, (text_columns, number_columns) in TABLE_COLUMNS.items():
-        if (folder / name).exists():
-            _check_table(folder / name, text_columns, number_columns)
-
-
-def _check_metadata(path: Path) -> None:
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RunError(f"not readable JSON ({str(err).splitlines()[0]})", file=str(path)) from None
-    if not isinstance(meta, dict):
-        raise RunError("expected a JSON object", file=str(path))
-    missing = [k for k in METADATA_KEYS if k not in meta]
-    if missing:
-        raise RunError(f"missing field(s) {', '.join(missing)}", file=str(path))
-
-
-def _check_resolved(path: Path) -> None:
-    import yaml
-
-    try:
-        scenario = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        mark = getattr(err, "problem_mark", None)
-        reason = f"{err.problem}, line {mark.line + 1}" if mark else str(err).splitlines()[0]
-        raise RunError(f"not readable YAML ({reason})", file=str(path)) from None
-    if not isinstance(scenario, dict):
-        raise RunError("expected a scenario mapping", file=str(path))
-
-
-def _check_table(
-    path: Path, text_columns: tuple[str, ...], number_columns: tuple[str, ...]
-) -> None:
-    try:
-        table = pd.read_csv(path)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise RunError(
-            f"not a readable CSV table ({str(err).splitlines()[0]})", file=str(path)
-        ) from None
-    missing = [c for c in (*text_columns, *number_columns) if c not in table.columns]
-    if missing:
-        raise RunError(f"missing column(s) {', '.join(missing)}", file=str(path))
-    if table.empty:
-        raise RunError("has no rows", file=str(path))
-    for column in number_columns:
-        if not pd.api.types.is_numeric_dtype(table[column]):
-            raise RunError(
-                f"column {column!r} holds text where numbers are expected", file=str(path)
-            )
