@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from test_provenance import SMALL, observations_csv
 from flowsim.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-FLOWSIM = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "flowsim"
+FLOWSIM = Path(sys.executable).parent / "flowsim"
 
 
 def _git(*args: str, cwd: Path = ROOT) -> str:
@@ -85,12 +86,15 @@ def clone(tmp_path):
 def _make(clone: Path, *args: str) -> subprocess.CompletedProcess:
     variables = [f"FLOWSIM={FLOWSIM}", "STAMP=installed", "HISTORICAL=small.yaml"]
     variables += ["OBSERVATIONS=observations.csv"]
+    # Not the settings of a make that runs these tests (make test ARGS=...).
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     return subprocess.run(
         ["make", "--no-print-directory", *args, *variables],
         cwd=clone,
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     )
 
 
