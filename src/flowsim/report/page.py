@@ -118,7 +118,12 @@ def _fit_section(page: Page, folder: Path, label: str, note: str = "") -> None:
         f"{number(ok['log_error'].abs().median())}; "
         f"{ok['covered'].astype(float).mean():.0%} inside the simulated 90% band.{note}</p>"
     )
-    page.add(page.table(fit_rows(fit), text_columns=TEXT_FIT_COLUMNS))
+    page.add(
+        page.table(fit_rows(fit), text_columns=TEXT_FIT_COLUMNS),
+        "<p class='note'>log error: log(simulated median / reported), so +0.19 is 21% high "
+        "and -0.62 is 46% low; covered: the reported value or bounds lie inside the simulated "
+        "90% range. A flow over several days is the total over its window.</p>",
+    )
     for name in ("fit.png", "validation/fit.png"):
         if (folder / name).exists():
             page.add(image(folder / name, "simulated against reported"))
@@ -172,7 +177,7 @@ def fit_rows(fit: pd.DataFrame) -> pd.DataFrame:
             ],
             "log error": fit["log_error"],
             "covered": fit["covered"].map({True: "yes", False: "no"}),
-            "status": fit["status"],
+            "status": fit["status"].str.replace("_", " "),
             "words and source": [
                 (f"\u201c{w}\u201d " if w else "") + (f"({s})" if s else "")
                 for w, s in zip(words, source, strict=True)
