@@ -10,8 +10,15 @@ ARGS ?=
 FLOWSIM := $(BIN)/flowsim
 HISTORICAL := scenarios/historical_2022_calibrated.yaml
 OBSERVATIONS := calibration/observations.csv
+# Result folders: untracked (see .gitignore), so a clone stays clean after the quick start.
+FIT := results/historical_2022_fit
+COUNTERFACTUALS := results/counterfactuals
+# The outputs the README shows, copied into the tracked results/published/ by `make publish`.
+PUBLISHED := historical_2022/daily_entries.png historical_2022/queues.png \
+	historical_2022/metadata.json $(addprefix historical_2022_fit/,fit.csv fit.png metadata.json) \
+	counterfactuals/headline.csv counterfactuals/differences.png
 
-.PHONY: install run test bench lint schema fit calibrate compare report clean
+.PHONY: install run test bench lint schema fit calibrate compare report publish clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +29,11 @@ $(STAMP): pyproject.toml requirements.lock
 install: $(STAMP)
 
 run: $(STAMP)
-	$(FLOWSIM) run $(HISTORICAL) --out results/historical_2022 $(ARGS)
+	$(FLOWSIM) run $(HISTORICAL) --observations $(OBSERVATIONS) --out results/historical_2022 $(ARGS)
 
 # The fit to the reported counts quoted in the README.
 fit: $(STAMP)
-	$(FLOWSIM) validate $(HISTORICAL) --observations $(OBSERVATIONS) -n 20 --out results/historical_2022_fit $(ARGS)
+	$(FLOWSIM) validate $(HISTORICAL) --observations $(OBSERVATIONS) -n 20 --out $(FIT) $(ARGS)
 
 # Recalibrate: rewrites $(HISTORICAL) (about 20 minutes on 2 cores).
 calibrate: $(STAMP)
@@ -35,10 +42,25 @@ calibrate: $(STAMP)
 
 compare: $(STAMP)
 	$(FLOWSIM) compare $(HISTORICAL) scenarios/counterfactuals/*.yaml -n 10 \
-		--observations $(OBSERVATIONS) --out results/counterfactuals $(ARGS)
+		--observations $(OBSERVATIONS) --out $(COUNTERFACTUALS) $(ARGS)
 
-report: $(STAMP)
-	$(FLOWSIM) report results/historical_2022_fit results/counterfactuals --out results/report.html
+# The fit and the comparison, each built first if it is missing (make fit, then make compare:
+# about 10 minutes on 2 cores on a fresh clone).
+report: $(STAMP) $(FIT)/fit.csv $(COUNTERFACTUALS)/comparison.csv
+	$(FLOWSIM) report $(FIT) $(COUNTERFACTUALS) --out results/report.html
+
+$(FIT)/fit.csv:
+	@echo "make report: $(FIT) is missing, so make fit runs first"
+	$(MAKE) --no-print-directory fit
+
+$(COUNTERFACTUALS)/comparison.csv:
+	@echo "make report: $(COUNTERFACTUALS) is missing, so make compare runs first"
+	$(MAKE) --no-print-directory compare
+
+# After make run, fit and compare (e.g. after a model change): refresh the tracked copies.
+publish:
+	cd results && for f in $(PUBLISHED) counterfactuals/scenarios/*/metadata.json; do \
+		mkdir -p published/$$(dirname $$f) && cp $$f published/$$f || exit 1; done
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n auto $(ARGS)

@@ -323,3 +323,25 @@ def test_identified_needs_a_profile_that_rises_on_both_sides():
     falling.params = [FreeParameter("a", 0.0, 1.0, 0.5, "assumption")]
     (row,) = _profile(falling, np.array([0.5]), 0.995, converged=True)
     assert not row["identified"] and row["se"] == float("inf")
+
+
+def test_cli_calibrate_shows_the_pilot_then_the_evaluations_with_their_total(tmp_path, capsys):
+    path = scenario_file(tmp_path)
+    csv = truth_observations(path, tmp_path)
+    argv = ["calibrate", str(path), "--observations", str(csv), "-n", "1", "--budget", "3"]
+    argv += ["--pilot-replications", "2", "--validation-replications", "1", "-j", "1"]
+    assert main([*argv, "--out", str(tmp_path / "cal")]) == 0
+    err = capsys.readouterr().err
+    # two free parameters: the budget, the best point and two profile points each
+    assert "pilot run (2 replications)" in err
+    assert "evaluations (at most 8)" in err and "/8 [" in err
+    assert err.index("pilot run") < err.index("evaluations")
+
+
+def test_calibrate_help_states_the_true_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["calibrate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "replications per evaluation (default: 2)" in text
+    assert "maximum optimizer evaluations (default: 80)" in text
+    assert "(default: the scenario's)" not in text

@@ -228,3 +228,19 @@ def test_compare_and_validate_print_no_numpy_warning_and_leave_undefined_figures
     assert fit[["sim_p50", "log_error"]].isna().all(axis=None)
     table = pd.read_csv(tmp_path / "c" / "comparison.csv")
     assert table[table.metric == "wait_hours_mean"]["mean"].isna().any()
+
+
+def test_compare_progress_bars_name_their_scenario(monkeypatch):
+    import flowsim.runner
+
+    labels = []
+
+    def recording(*args, **kwargs):
+        labels.append(kwargs["desc"])
+        return real(*args, **kwargs)
+
+    real = flowsim.runner.tqdm
+    monkeypatch.setattr(flowsim.runner, "tqdm", recording)
+    data = two_borders(informed_share=0.5)
+    compare([build(data), build(renamed(data, "other_one"))], replications=2, seed=1, workers=1)
+    assert [label.split(" (~")[0] for label in labels] == ["single", "other_one"]

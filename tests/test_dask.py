@@ -136,6 +136,8 @@ def test_the_python_api_takes_a_scheduler(scheduler):
     remote = flowsim.run(scenario, replications=3, seed=3, scheduler=scheduler, progress=False)
     pd.testing.assert_frame_equal(local.daily, remote.daily)
     pd.testing.assert_frame_equal(local.by_replication, remote.by_replication)
+    # The metadata names the cluster that ran it and its size, not a local pool.
+    assert remote.metadata.scheduler == scheduler and remote.metadata.workers == 2
 
 
 @pytest.mark.parametrize("how", ["exit", "raise"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from builders import build
@@ -18,6 +19,7 @@ from flowsim.plotting import (
     daily_metric_figure,
     difference_figure,
     fit_figure,
+    policy_events,
     queue_figure,
     save_figure,
 )
@@ -101,3 +103,130 @@ def test_fit_comparison_and_difference_figures_render(written, tmp_path):
     )
     assert_rendered(save_figure(comparison_daily_figure(comparison.results), tmp_path / "all"))
     assert_rendered(save_figure(difference_figure(comparison.table), tmp_path / "diff"))
+
+
+def _obs(tmp_path, rows):
+    csv = tmp_path / "obs.csv"
+    csv.write_text(",".join(COLUMNS) + "\n" + "".join(f"{r},test,\n" for r in rows))
+    return csv
+
+
+DAY2 = "2022-09-02T00:00:00+03:00,2022-09-03T00:00:00+03:00"
+
+
+def _curves(ax):
+    """The data lines of a panel (not the policy or mobilization lines)."""
+    return [line for line in ax.lines if len(line.get_xdata()) > 2]
+
+
+def test_policies_are_numbered_in_time_order_and_the_mobilization_is_marked_in_its_horizon():
+    from flowsim.plotting.axes import event_handles
+
+    two = {f"p{k}": {**BAN["ban"], "start": f"2022-09-0{k}T00:00:00+03:00"} for k in (4, 2, 3)}
+    scenario = build(two_borders(two))
+    assert [(e.number, e.policy) for e in policy_events(scenario)] == [
+        (1, "p2"),
+        (2, "p3"),
+        (3, "p4"),
+    ]
+    labels = [h.get_label() for h in event_handles(scenario)]
+    assert labels == ["p2 (02 Sep 00:00 MSK)", "p3 (03 Sep 00:00 MSK)", "p4 (04 Sep 00:00 MSK)"]
+    later = build(
+        deep_merge(
+            two_borders(),
+            {"horizon": {"start": "2022-09-18T00:00:00+03:00", "end": "2022-09-24T00:00:00+03:00"}},
+        )
+    )
+    assert [h.get_label() for h in event_handles(later)] == [
+        "mobilization announced (21 Sep 09:00 MSK)"
+    ]
+
+
+def test_the_run_figure_draws_the_reported_figures_and_names_the_overrides(written, tmp_path):
+    result, _ = written
+    result = result.with_provenance(overrides=("policies.ban=null",))
+    fit = validate(
+        result,
+        load_observations(_obs(tmp_path, [f"d,Testland,,entries,{DAY2},1234,,"]), result.scenario),
+    )
+    fig = daily_metric_figure(result, "entries", fit=fit)
+    assert fig.get_suptitle().startswith("single with policies.ban=null: simulated daily entries")
+    testland = next(ax for ax in fig.axes if ax.get_title(loc="left") == "Testland")
+    drawn = [seg[0][1] for c in testland.collections for seg in getattr(c, "get_segments", list)()]
+    assert 1234 in drawn  # the reported value over its one-day window
+
+
+def test_the_fit_figure_draws_each_figure_against_the_curve_of_its_quantity_and_place(
+    written, tmp_path
+):
+    result, _ = written
+    rows = [
+        f"a,Testland,,entries,{DAY2},1000,,",
+        "b,Testland,gate,queue_km,2022-09-03T12:00:00+03:00,2022-09-03T12:00:00+03:00,2,,",
+        f"c,Testland+Otherland,,entries,{DAY2},,1500,",
+    ]
+    fit = validate(result, load_observations(_obs(tmp_path, rows), result.scenario))
+    fig = fit_figure(result, fit)
+    titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_visible()]
+    assert titles == ["Testland: entries", "Testland: queue km", "Testland+Otherland: entries"]
+    km = next(ax for ax in fig.axes if ax.get_title(loc="left") == "Testland: queue km")
+    q = result.hourly_queue
+    gate_km = q[(q.checkpoint == "gate") & (q.metric == "queue_km")]["mean"].to_numpy()
+    assert (_curves(km)[0].get_ydata() == gate_km).all()  # the gate's hourly queue, not entries
+    both = next(ax for ax in fig.axes if ax.get_title(loc="left") == "Testland+Otherland: entries")
+    d = result.daily
+    total = d[(d.checkpoint == "all") & (d.metric == "entries")].groupby("date")["mean"].sum()
+    assert _curves(both)[0].get_ydata() == pytest.approx(total.to_numpy())
+    # a readable time axis: several day ticks on every panel
+    assert all(len(ax.get_xticks()) >= 3 for ax in fig.axes if ax.get_visible())
+
+
+def test_the_queue_figure_draws_the_reported_queues(written, tmp_path):
+    from flowsim.plotting import checkpoint_queue_figure
+
+    result, _ = written
+    # the row of a fit table, as validate writes it (a snapshot reported between bounds)
+    fit = pd.DataFrame(
+        [
+            {"id": "q", "metric": "queue_vehicles", "value": None, "low": 5.0, "high": 9.0}
+            | {"sim_p05": 1.0, "sim_p50": 2.0, "sim_p95": 3.0, "status": "ok"}
+            | {"country": "Testland", "checkpoint": "gate"}
+            | {"start": "2022-09-03T12:00:00+03:00", "end": "2022-09-03T12:00:00+03:00"}
+        ]
+    )
+    fig = checkpoint_queue_figure(result, ["gate"], fit)
+    vehicles = fig.axes[0]
+    assert vehicles.get_title(loc="left") == "gate (Testland): vehicles queued (hourly)"
+    points = [line for line in vehicles.lines if line.get_marker() == "o"]
+    assert len(points) == 1 and points[0].get_ydata()[0] == pytest.approx(45**0.5)
+
+
+def test_comparison_figures_draw_the_baseline_last_in_its_colour_and_share_the_horizon(tmp_path):
+    from flowsim.plotting.axes import BASELINE_COLOR
+
+    data = two_borders(informed_share=0.5)
+    results = compare(
+        [build(data), build(renamed(deep_merge(data, {"policies": BAN}), "ban"))],
+        replications=2,
+        seed=2,
+        workers=1,
+        progress=False,
+    ).results
+    for fig in (comparison_daily_figure(results), queue_figure(results, ["gate", "other"])):
+        panels = [ax for ax in fig.axes if ax.get_visible()]
+        assert len({ax.get_xlim() for ax in panels}) == 1
+        for ax in panels:
+            assert _curves(ax)[-1].get_color() == BASELINE_COLOR
+            assert _curves(ax)[-1].get_label() == "single (baseline)"
+
+
+def test_a_checkpoint_with_a_negligible_queue_is_left_out_and_named(written):
+    result, _ = written
+    q = result.hourly_queue
+    quiet = q.assign(mean=np.where(q["checkpoint"] == "other", 0.5, 50.0))
+    from dataclasses import replace
+
+    fig = queue_figure([replace(result, hourly_queue=quiet)], ["gate", "other"])
+    titles = [ax.get_title(loc="left") for ax in fig.axes]
+    assert not any(t.startswith("other") for t in titles)
+    assert fig.get_suptitle().endswith("queue under 10 vehicles throughout: other")

@@ -251,8 +251,10 @@ def pilot_variances(
         [(scenario, objective.seed, r) for r in range(replications)],
         objective.workers,
         objective.executor,
-        progress=False,
-        label="pilot",
+        # Shown at once: the pilot is the first minutes of a calibration.
+        progress=objective.on_evaluation is not None,
+        label=f"pilot run ({replications} replications)",
+        delay=0.0,
     )
     sims = simulated_from_outputs(scenario, outputs, objective.observations)
     variances = {k: log_variance(v) for k, v in sims.items()}

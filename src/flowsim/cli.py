@@ -26,6 +26,11 @@ from flowsim.outputs import (
     starts_with,
 )
 
+#: The formats every figure is written in.
+FORMATS = ("png", "svg")
+#: Replications of each calibration evaluation unless -n says otherwise.
+CALIBRATION_REPLICATIONS = 2
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -77,8 +82,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"flowsim: error: {where}{message} (see {self.prog} --help)\n")
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--replications", "-n", type=_positive_int, help="default: the scenario's")
+def _add_run_options(
+    p: argparse.ArgumentParser, replications: str = "default: the scenario's"
+) -> None:
+    p.add_argument("--replications", "-n", type=_positive_int, help=replications)
     p.add_argument("--seed", type=_seed, help="default: the scenario's")
     p.add_argument("--workers", "-j", type=_positive_int, help="processes (default: all cores)")
     p.add_argument(
@@ -109,10 +116,11 @@ def _add_force(p: argparse.ArgumentParser) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``flowsim run``."""
-    from flowsim.plotting import daily_metric_figure, figure_bytes
+    from flowsim.plotting import figure_bytes, run_figures
     from flowsim.runner import run
 
     scenario = _load(args.scenario, args.overrides)
+    observations = _observations(args, scenario) if args.observations else None
     out = Path(args.out) if args.out else Path("results") / scenario.name
     check_folder(
         out, force=args.force, scenarios=[scenario.name], inputs=_scenario_files(args.scenario)
@@ -128,16 +136,33 @@ def cmd_run(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         force=args.force,
     )
+    result = _provenance(args, result)
     figures = {}
     if not args.no_plot:
-        fig = daily_metric_figure(result, "entries")
+        fit = None
+        if observations is not None:
+            from flowsim.fit import validate
+
+            fit = validate(result, observations)
         figures = {
-            "daily_entries.png": figure_bytes(fig, "png"),
-            "daily_entries.svg": figure_bytes(fig, "svg"),
+            f"{stem}.{fmt}": figure_bytes(fig, fmt)
+            for stem, fig in run_figures(result, fit).items()
+            for fmt in FORMATS
         }
     result.write(out, figures)
     _print_summary(result, out)
     return 0
+
+
+def _provenance(args: argparse.Namespace, result, applied: bool = True):
+    """The result with the command line, its overrides (if `applied`) and observations file."""
+    import shlex
+
+    return result.with_provenance(
+        command=shlex.join(["flowsim", *args.argv]),
+        overrides=tuple(args.overrides) if applied else (),
+        observations=getattr(args, "observations_record", None),
+    )
 
 
 def _print_summary(result, out: Path) -> None:
@@ -216,9 +241,10 @@ def _load(path: str, overrides: Sequence[str]):
 
 def _observations(args: argparse.Namespace, scenario):
     from flowsim.checks import observation_warnings
-    from flowsim.observations import load_observations
+    from flowsim.observations import file_record, load_observations
 
     observations = load_observations(args.observations, scenario)
+    args.observations_record = file_record(args.observations)
     _warn(observation_warnings(observations, scenario, args.observations))
     return observations
 
@@ -226,7 +252,7 @@ def _observations(args: argparse.Namespace, scenario):
 def cmd_validate(args: argparse.Namespace) -> int:
     """``flowsim validate``: hold reported figures against a run."""
     from flowsim.fit import FIT_COLUMNS, breakdown_lines, fit_breakdown, summarize_fit, validate
-    from flowsim.plotting import daily_metric_figure, figure_bytes, fit_figure
+    from flowsim.plotting import figure_bytes, fit_figure, run_figures
     from flowsim.runner import run
 
     scenario = _load(args.scenario, args.overrides)
@@ -244,15 +270,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         force=args.force,
     )
+    result = _provenance(args, result)
     table = validate(result, observations, args.reporting_error)
     breakdown = fit_breakdown(table)
-    fit_plot, daily_plot = fit_figure(result, table), daily_metric_figure(result, "entries")
+    plots = {"fit": fit_figure(result, table), **run_figures(result, table)}
     result.write(
         out,
         figures={
-            "fit.png": figure_bytes(fit_plot),
-            "fit.svg": figure_bytes(fit_plot, "svg"),
-            "daily_entries.png": figure_bytes(daily_plot),
+            f"{stem}.{fmt}": figure_bytes(fig, fmt)
+            for stem, fig in plots.items()
+            for fmt in FORMATS
         },
         tables={
             "fit.csv": table[FIT_COLUMNS + [c for c in table.columns if c not in FIT_COLUMNS]],
@@ -270,7 +297,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from flowsim.atomic import atomic_write_bytes, atomic_write_text
-    from flowsim.calibration import FITTED_HEADER, calibrate, fitted_name, fitted_yaml
+    from flowsim.calibration import (
+        FITTED_HEADER,
+        calibrate,
+        fitted_name,
+        fitted_yaml,
+        free_parameters,
+    )
     from flowsim.executors import default_workers, open_executor
     from flowsim.fit import FIT_COLUMNS, summarize_fit, validate
     from flowsim.plotting import figure_bytes, fit_figure
@@ -292,7 +325,18 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     check_folder(out / "validation", force=args.force, scenarios=[name], inputs=inputs)
     workers = args.workers or default_workers()
     params = [p.strip() for p in args.params.split(",")] if args.params else None
-    bar = tqdm(desc="evaluations", unit="eval", file=sys.stderr, disable=args.quiet, delay=1.0)
+    # At most the budget, then the best point and two profile points per parameter.
+    total = args.budget + 1 + 2 * len(free_parameters(scenario, params, args.scenario))
+    bars: list = []  # opened at the first evaluation, after the pilot run's own bar
+
+    def evaluated() -> None:
+        if not bars:
+            desc = f"evaluations (at most {total})"
+            bars.append(
+                tqdm(total=total, desc=desc, unit="eval", file=sys.stderr, disable=args.quiet)
+            )
+        bars[0].update()
+
     # One pool (or Dask client) for the evaluations and the validation run after them.
     with open_executor(workers, args.scheduler) as executor:
         try:
@@ -300,21 +344,22 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                 args.scenario,
                 observations,
                 params=params,
-                replications=args.replications or 2,
+                replications=args.replications or CALIBRATION_REPLICATIONS,
                 seed=args.seed,
                 workers=workers,
                 budget=args.budget,
                 out_dir=out,
                 overrides=args.overrides,
                 reporting_error=args.reporting_error,
-                progress=bar.update,
+                progress=None if args.quiet else evaluated,
                 pilot_replications=args.pilot_replications,
                 executor=executor,
                 restart=args.force,
                 force=args.force,
             )
         finally:
-            bar.close()
+            for bar in bars:
+                bar.close()
         if not result.converged:
             _warn([f"not converged: {result.stopped}; the fit is the best point evaluated"])
         command = ["flowsim", *args.argv]
@@ -332,6 +377,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             executor=executor,
             force=args.force,
         )
+    check = _provenance(args, check, applied=False)  # it ran the fitted file as written
     table = validate(check, observations, args.reporting_error)
     fit_plot = fit_figure(check, table)
     check.write(
@@ -410,7 +456,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             for fmt in ("png", "svg"):
                 (tmp / f"{name}.{fmt}").write_bytes(figure_bytes(fig, fmt))
         for result in comparison.results:
-            result.write_summary(tmp / "scenarios" / result.scenario.name)
+            _provenance(args, result).write_summary(tmp / "scenarios" / result.scenario.name)
         if fit is not None:
             fit.to_csv(tmp / "fit.csv", index=False)
     shutil.rmtree(checkpoints, ignore_errors=True)
@@ -454,8 +500,10 @@ def pd_options():
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``flowsim report``: one self-contained HTML page from result folders."""
+    import os
+
     from flowsim.atomic import atomic_write_text
-    from flowsim.report import PAGE_START, build_report
+    from flowsim.report import PAGE_START, SOURCES, build_report
 
     check_file(
         Path(args.out),
@@ -463,7 +511,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         inputs=[Path(f) for f in args.folders],
         ours=starts_with(PAGE_START.encode()),
     )
-    page = build_report([Path(f) for f in args.folders], args.title)
+    # The sources list of the repository the command runs in, as a link from the page.
+    sources = os.path.relpath(Path(SOURCES).resolve(), Path(args.out).resolve().parent)
+    page = build_report([Path(f) for f in args.folders], args.title, sources)
     atomic_write_text(Path(args.out), page)
     print(f"report written to {args.out}")
     return 0
@@ -515,7 +565,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p)
     p.add_argument("--out", "-o", help="result folder (default: results/<scenario name>)")
     p.add_argument("--trace", action="store_true", help="also write one row per party outcome")
-    p.add_argument("--no-plot", action="store_true", help="skip the figure")
+    p.add_argument("--observations", help="reported figures to draw on the figures")
+    p.add_argument("--no-plot", action="store_true", help="skip the figures")
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("validate", help="hold reported figures against a run of the scenario")
@@ -538,21 +589,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calibrate", help="tune the scenario's parameters to reported figures")
     p.add_argument("scenario")
     p.add_argument("--observations", required=True)
-    _add_run_options(p)
+    _add_run_options(p, f"replications per evaluation (default: {CALIBRATION_REPLICATIONS})")
     p.add_argument(
         "--out", "-o", required=True, help="folder for the evaluation log and the fitted scenario"
     )
     p.add_argument(
         "--params", help="comma-separated parameters to tune (default: those with calibrate: true)"
     )
-    p.add_argument("--budget", type=_positive_int, default=80, help="maximum optimizer evaluations")
+    p.add_argument(
+        "--budget",
+        type=_positive_int,
+        default=80,
+        help="maximum optimizer evaluations (default: %(default)s)",
+    )
     p.add_argument(
         "--pilot-replications",
         type=_positive_int,
         default=8,
-        help="replications of the pilot run that estimates the model's variance (1: none)",
+        help="replications of the pilot run that estimates the model's variance "
+        "(1: none; default: %(default)s)",
     )
-    p.add_argument("--validation-replications", type=_positive_int, default=10)
+    p.add_argument(
+        "--validation-replications",
+        type=_positive_int,
+        default=10,
+        help="replications of the run that validates the fitted scenario (default: %(default)s)",
+    )
     p.add_argument("--fitted", help="where to write the fitted scenario (default: OUT/fitted.yaml)")
     p.add_argument(
         "--reporting-error",

@@ -235,6 +235,7 @@ def compare(
                 executor=pool,
                 progress=progress,
                 force=force,
+                label=sc.name,
             )
             if folder is not None:
                 result.write(folder, figures={"run.key": key.encode()})

@@ -66,6 +66,16 @@ class SerialExecutor(Executor):
         return future
 
 
+def describe(executor: Executor) -> tuple[int | None, str | None]:
+    """(worker processes, Dask scheduler address or None) of an executor: what ran the work."""
+    client = getattr(executor, "_client", None)  # a Dask ClientExecutor
+    if client is not None:
+        return len(client.nthreads()), str(client.scheduler.address)
+    if isinstance(executor, SerialExecutor):
+        return 1, None
+    return getattr(executor, "_max_workers", None), None
+
+
 def _init_worker(parent: int) -> None:
     """Pool workers leave Ctrl-C to the parent, and end when it does, however it ends.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,16 @@ FIT_COLUMNS = [
     "covered",
     "status",
 ]
+
+
+#: The first quoted words of a note: ``'over 8,000 each day': ...`` gives ``over 8,000 each day``.
+QUOTED = re.compile(r"'(.+?)'(?=[\s:;,.)]|$)")
+
+
+def reported_wording(note: str) -> str:
+    """The words the source used, as the observations file quotes them first in its note."""
+    quoted = QUOTED.search(note)
+    return quoted.group(1) if quoted else ""
 
 
 def simulated_values(result: RunResult, observations: list[Observation]) -> dict[str, np.ndarray]:
@@ -68,6 +79,8 @@ def fit_table(
             "kind": obs.kind,
             "within_tolerance": np.nan,
             "log_likelihood": np.nan,
+            "source": obs.source,
+            "wording": reported_wording(obs.note),
         }
         sims = simulated.get(obs.id)
         if row["status"] == "ok" and sims is not None and not np.isfinite(sims).any():

@@ -349,3 +349,10 @@ def simulate_observation(obs: Observation, hourly, clock: Clock) -> np.ndarray:
             return np.where(entered > 0, waits / entered, np.nan)
     flows = hourly.flows[:, FLOW_METRICS.index(obs.metric)][:, index].sum(axis=1)
     return flows @ weights
+
+
+def file_record(path: str | Path) -> dict[str, str]:
+    """Path and SHA-256 of an observations file, for a result's provenance."""
+    import hashlib
+
+    return {"path": str(path), "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +46,19 @@ class RunMetadata:
     events_per_second: float
     created_utc: str
     python: str
+    #: The command that made the result, as typed (empty from the Python API).
+    command: str = ""
+    #: Every ``--set`` override applied to the scenario file, in order.
+    overrides: tuple[str, ...] = ()
+    #: ``{"path": ..., "sha256": ...}`` of the reported figures the result was held against.
+    observations: dict[str, str] | None = None
+    #: Address of the Dask scheduler that ran the replications (``workers`` is then its
+    #: worker count); None for a local pool of ``workers`` processes.
+    scheduler: str | None = None
+
+
+#: Fields of metadata.json that differ between two runs of the same command.
+TIMING_FIELDS = ("wall_seconds", "events_per_second", "created_utc")
 
 
 @dataclass(frozen=True)
@@ -91,6 +104,10 @@ class RunResult:
     hourly: HourlyArrays
     trace: pd.DataFrame | None = None
 
+    def with_provenance(self, **fields: object) -> RunResult:
+        """The same result with more provenance in its metadata (e.g. ``command=...``)."""
+        return replace(self, metadata=replace(self.metadata, **fields))
+
     def write(
         self,
         out_dir: str | Path,
@@ -119,7 +136,10 @@ class RunResult:
                 origin_flows=self.hourly.origin_flows,
             )
             if self.trace is not None:
-                self.trace.to_csv(tmp / "trace.csv.gz", index=False)
+                # mtime 0: the same run gives the same bytes
+                self.trace.to_csv(
+                    tmp / "trace.csv.gz", index=False, compression={"method": "gzip", "mtime": 0}
+                )
             (tmp / "scenario.resolved.yaml").write_text(
                 dump_resolved(self.scenario), encoding="utf-8"
             )
@@ -302,6 +322,7 @@ def read_result(folder: str | Path) -> RunResult:
     try:
         fields = json.loads((root / "metadata.json").read_text(encoding="utf-8"))
         fields.pop("flowsim", None)
+        fields["overrides"] = tuple(fields.get("overrides", ()))
         metadata = RunMetadata(**fields)
         tables = {name: pd.read_csv(root / name) for name in needed[2:7]}
         with np.load(root / "hourly.npz") as npz:

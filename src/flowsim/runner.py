@@ -22,7 +22,7 @@ from tqdm import tqdm
 from flowsim import __version__
 from flowsim.engine.model import Aggregates, Model
 from flowsim.errors import RunError
-from flowsim.executors import open_executor, pool_size
+from flowsim.executors import describe, open_executor, pool_size
 from flowsim.footprint import check_memory, duration_text, replication_seconds, size_text
 from flowsim.policies import install_all
 from flowsim.results import RunMetadata, RunResult, build_result
@@ -68,14 +68,16 @@ def map_replications(
     executor: Executor | None = None,
     progress: bool = True,
     label: str = "replications",
+    delay: float = 2.0,
 ) -> list[Aggregates]:
     """Run ``fn(*task)`` for every task and return the outputs in the order of the tasks.
 
     The tasks go to `executor`, or else to a pool of `workers` opened for them (see
     `flowsim.executors.open_executor`). The first task to fail cancels those not started.
+    The progress bar, labelled `label`, shows from the first task done after `delay` seconds.
     """
     bar = tqdm(
-        total=len(tasks), desc=label, unit="rep", file=sys.stderr, delay=2.0, disable=not progress
+        total=len(tasks), desc=label, unit="rep", file=sys.stderr, delay=delay, disable=not progress
     )
     try:
         with open_executor(workers, executor=executor) as pool:
@@ -106,6 +108,7 @@ def run(
     executor: Executor | None = None,
     scheduler: str | None = None,
     force: bool = False,
+    label: str = "replications",
 ) -> RunResult:
     """Run a scenario and reduce its replications.
 
@@ -120,15 +123,20 @@ def run(
     trace
         Keep one row per party outcome (memory grows with the travellers).
     overrides
-        ``"path.to.field=value"`` strings applied to a scenario file.
+        ``"path.to.field=value"`` strings applied to a scenario file (and recorded in the
+        metadata; a `Scenario` given as an object keeps no record of how it was loaded).
     executor, scheduler
         A `concurrent.futures.Executor` (left open), or the address of a Dask scheduler
         (e.g. ``tcp://10.0.0.5:8786``), to run the replications instead of a local pool.
     force
         Run even when the results are estimated not to fit in memory (`check_memory`).
+    label
+        What the progress bar says it counts (e.g. the scenario's name).
     """
+    applied: tuple[str, ...] = ()
     if not isinstance(scenario, Scenario):
-        scenario = load_scenario(scenario, overrides)
+        applied = tuple(overrides)
+        scenario = load_scenario(scenario, applied)
     n = scenario.replications if replications is None else replications
     s = scenario.seed if seed is None else seed
     if n < 1:
@@ -142,15 +150,16 @@ def run(
         tasks = [(scenario, s, r, trace) for r in range(n)]
         rounds = -(-n // n_workers)
         duration = duration_text(rounds * replication_seconds(scenario))
-        label = f"replications (~{size_text(needed)}, ~{duration})"
+        label = f"{label} (~{size_text(needed)}, ~{duration})"
         outputs = map_replications(simulate, tasks, n_workers, pool, progress, label)
+        ran_on, address = describe(pool)
     wall = time.perf_counter() - started
     events = sum(o.events for o in outputs)
     metadata = RunMetadata(
         scenario=scenario.name,
         seed=s,
         replications=n,
-        workers=n_workers,
+        workers=ran_on or n_workers,
         version=__version__,
         git_commit=git_commit(),
         wall_seconds=round(wall, 3),
@@ -158,5 +167,7 @@ def run(
         events_per_second=round(events / wall, 1) if wall > 0 else 0.0,
         created_utc=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         python=platform.python_version(),
+        overrides=applied,
+        scheduler=address,
     )
     return build_result(scenario, outputs, metadata, trace=trace)

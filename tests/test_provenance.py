@@ -1,0 +1,91 @@
+"""What a result records about how it was made, and that the same command gives the same bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+
+from flowsim.cli import main
+from flowsim.results import TIMING_FIELDS, read_result
+
+SMALL = Path(__file__).parent / "scenarios" / "small.yaml"
+
+
+def observations_csv(folder: Path) -> Path:
+    from flowsim.observations import COLUMNS
+
+    path = folder / "observations.csv"
+    path.write_text(
+        ",".join(COLUMNS)
+        + "\nd,Southland,,entries,2022-09-02T00:00:00+03:00,2022-09-03T00:00:00+03:00,"
+        "1000,,,test,\"'about 1,000' on the day\"\n"
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def validated(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("provenance")
+    obs = observations_csv(folder)
+    argv = ["validate", str(SMALL), "--observations", str(obs), "-n", "2", "-j", "1", "-q"]
+    argv += ["--set", "policies.north_ban=null", "--set", "demand.choice.hours_weight=0.2"]
+    argv += ["--out", str(folder / "out")]
+    assert main(argv) == 0
+    return argv, obs, folder / "out"
+
+
+def test_metadata_records_the_command_overrides_observations_and_pool(validated):
+    argv, obs, out = validated
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["command"] == shlex.join(["flowsim", *argv])
+    assert meta["overrides"] == ["policies.north_ban=null", "demand.choice.hours_weight=0.2"]
+    assert meta["observations"] == {
+        "path": str(obs),
+        "sha256": hashlib.sha256(obs.read_bytes()).hexdigest(),
+    }
+    assert meta["workers"] == 1 and meta["scheduler"] is None
+    assert read_result(out).metadata.overrides == tuple(meta["overrides"])
+
+
+def test_the_pool_size_recorded_is_the_one_used(tmp_path):
+    import flowsim
+
+    result = flowsim.run(SMALL, replications=2, workers=2, progress=False)
+    assert result.metadata.workers == 2 and result.metadata.scheduler is None
+    assert flowsim.run(SMALL, replications=1, workers=2, progress=False).metadata.workers == 1
+
+
+def test_the_api_records_overrides_it_applied():
+    import flowsim
+
+    result = flowsim.run(
+        SMALL, replications=1, workers=1, progress=False, overrides=["policies.north_ban=null"]
+    )
+    assert result.metadata.overrides == ("policies.north_ban=null",)
+    assert "north_ban" not in result.scenario.policies
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+def test_the_same_command_gives_the_same_bytes_but_for_the_timing_fields(tmp_path):
+    out = tmp_path / "out"
+    argv = ["run", str(SMALL), "-n", "2", "-j", "1", "-q", "--trace", "--out", str(out)]
+    assert main(argv) == 0
+    shutil.copytree(out, tmp_path / "first")
+    assert main(argv) == 0
+    first, second = _files(tmp_path / "first"), _files(out)
+    assert {"daily_entries.svg", "daily_entries.png", "trace.csv.gz", "hourly.npz"} <= set(first)
+    assert set(first) == set(second)
+    differ = sorted(name for name in first if first[name] != second[name])
+    assert differ == ["metadata.json"]
+    a, b = (json.loads(f["metadata.json"]) for f in (first, second))
+    assert {k for k in a if a[k] != b[k]} <= set(TIMING_FIELDS)
