@@ -230,7 +230,9 @@ def test_cli_calibrate_and_validate(tmp_path, capsys):
         "log_error",
         "covered",
         "status",
+        "held_out",
     ]
+    assert not fit["held_out"].any()
     assert (out / "fit.png").stat().st_size > 1000
     params = pd.read_csv(out / "parameters.csv")
     assert set(params["name"]) == {"rate", "attract"}

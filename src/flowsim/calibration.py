@@ -545,12 +545,27 @@ def fitted_name(base_name: str) -> str:
     return base_name.removesuffix("_calibrated")[:53] + "_calibrated"
 
 
+def _wrapped(head: str, ids: Sequence[str]) -> list[str]:
+    """Comment lines listing `ids` after `head`, at most about 90 characters each."""
+    if not ids:
+        return []
+    lines, line = [], head
+    for i, name in enumerate(ids):
+        piece = name + ("," if i < len(ids) - 1 else "")
+        if len(line) + len(piece) > 90 and line.strip("# "):
+            lines.append(line.rstrip())
+            line = "#   "
+        line += piece + " "
+    return [*lines, line.rstrip()]
+
+
 def fitted_yaml(
     scenario_path: Path,
     out_file: Path,
     result: CalibrationResult,
     command: Sequence[str],
     name: str,
+    held_out: Sequence[str] = (),
 ) -> str:
     """A scenario extending the input that sets the fitted values (runnable with `flowsim run`)."""
     import os
@@ -568,6 +583,7 @@ def fitted_yaml(
         f"#   {shlex.join(command)}",
         f"{verdict} ({result.evaluations} evaluations).",
         "# Parameters marked 'not identified' are not pinned down by the observations.",
+        *_wrapped("# Held out of the calibration (not tuned on): ", held_out),
         f"extends: {relative}",
         f"name: {name}",
         "parameters:",

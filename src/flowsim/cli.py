@@ -114,6 +114,18 @@ def _add_force(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_hold_out(p: argparse.ArgumentParser, text: str) -> None:
+    p.add_argument(
+        "--hold-out", dest="hold_out", action="append", default=[], metavar="SELECTOR", help=text
+    )
+
+
+def _held_out(args: argparse.Namespace, observations) -> frozenset[str]:
+    from flowsim.holdout import held_out, split_selectors
+
+    return held_out(observations, split_selectors(args.hold_out))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """``flowsim run``."""
     from flowsim.plotting import figure_bytes, run_figures
@@ -257,6 +269,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     scenario = _load(args.scenario, args.overrides)
     observations = _observations(args, scenario)
+    held = _held_out(args, observations)
     out = Path(args.out) if args.out else Path("results") / f"{scenario.name}_validation"
     inputs = [*_scenario_files(args.scenario), Path(args.observations)]
     check_folder(out, force=args.force, scenarios=[scenario.name], inputs=inputs)
@@ -271,7 +284,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         force=args.force,
     )
     result = _provenance(args, result)
-    table = validate(result, observations, args.reporting_error)
+    table = validate(result, observations, args.reporting_error, held)
     breakdown = fit_breakdown(table)
     plots = {"fit": fit_figure(result, table), **run_figures(result, table)}
     result.write(
@@ -305,18 +318,20 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         free_parameters,
     )
     from flowsim.executors import default_workers, open_executor
-    from flowsim.fit import FIT_COLUMNS, summarize_fit, validate
+    from flowsim.fit import FIT_COLUMNS, breakdown_lines, fit_breakdown, summarize_fit, validate
     from flowsim.plotting import figure_bytes, fit_figure
     from flowsim.runner import run
     from flowsim.scenario import load_scenario
 
     scenario = _load(args.scenario, args.overrides)
     observations = _observations(args, scenario)
+    held = _held_out(args, observations)
     out = Path(args.out)
     fitted_path = Path(args.fitted) if args.fitted else out / "fitted.yaml"
     inputs = [*_scenario_files(args.scenario), Path(args.observations)]
     check_work_folder(out, force=args.force)
-    for written in ("evaluations.jsonl", "pilot.json", "parameters.csv", "fit.csv", "fit.png"):
+    written_here = ("evaluations.jsonl", "pilot.json", "parameters.csv", "fit.csv", "fit.png")
+    for written in (*written_here, "fit_summary.csv"):
         check_file(out / written, force=True, inputs=inputs)
     check_file(
         fitted_path, force=args.force, inputs=inputs, ours=starts_with(FITTED_HEADER.encode())
@@ -342,7 +357,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         try:
             result = calibrate(
                 args.scenario,
-                observations,
+                [o for o in observations if o.id not in held],
                 params=params,
                 replications=args.replications or CALIBRATION_REPLICATIONS,
                 seed=args.seed,
@@ -364,7 +379,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             _warn([f"not converged: {result.stopped}; the fit is the best point evaluated"])
         command = ["flowsim", *args.argv]
         atomic_write_text(
-            fitted_path, fitted_yaml(Path(args.scenario), fitted_path, result, command, name)
+            fitted_path,
+            fitted_yaml(Path(args.scenario), fitted_path, result, command, name, sorted(held)),
         )
         atomic_write_text(out / "parameters.csv", result.params.to_csv(index=False))
         fitted = load_scenario(fitted_path)
@@ -378,21 +394,26 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             force=args.force,
         )
     check = _provenance(args, check, applied=False)  # it ran the fitted file as written
-    table = validate(check, observations, args.reporting_error)
+    table = validate(check, observations, args.reporting_error, held)
+    breakdown = fit_breakdown(table)
     fit_plot = fit_figure(check, table)
     check.write(
         out / "validation",
         figures={"fit.png": figure_bytes(fit_plot), "fit.svg": figure_bytes(fit_plot, "svg")},
-        tables={"fit.csv": table[FIT_COLUMNS + [c for c in table.columns if c not in FIT_COLUMNS]]},
+        tables={
+            "fit.csv": table[FIT_COLUMNS + [c for c in table.columns if c not in FIT_COLUMNS]],
+            "fit_summary.csv": breakdown,
+        },
     )
-    atomic_write_text(out / "fit.csv", table[FIT_COLUMNS].to_csv(index=False))
+    atomic_write_text(out / "fit.csv", table[[*FIT_COLUMNS, "held_out"]].to_csv(index=False))
+    atomic_write_text(out / "fit_summary.csv", breakdown.to_csv(index=False))
     atomic_write_bytes(out / "fit.png", figure_bytes(fit_plot))
     print(
         result.params[
             ["name", "start", "fitted", "ci_low", "ci_high", "identified", "at_bound"]
         ].to_string(index=False)
     )
-    for line in summarize_fit(table).lines():
+    for line in [*summarize_fit(table).lines(), *breakdown_lines(breakdown)]:
         print(line)
     print(f"{result.evaluations} evaluations; fitted scenario written to {fitted_path}")
     return 0
@@ -584,6 +605,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.1,
         help="log-scale sd of reporting error",
     )
+    _add_hold_out(p, "mark these figures as held out of the calibration (as calibrate --hold-out)")
     p.set_defaults(handler=cmd_validate)
 
     p = sub.add_parser("calibrate", help="tune the scenario's parameters to reported figures")
@@ -621,6 +643,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=0.1,
         help="log-scale sd of reporting error",
+    )
+    _add_hold_out(
+        p,
+        "do not tune on these figures; the validation reports the fit on them apart. An id "
+        "pattern (R-*) or metric:, country:, checkpoint:, date:YYYY-MM-DD (repeatable)",
     )
     p.set_defaults(handler=cmd_calibrate)
 

@@ -56,8 +56,12 @@ def fit_table(
     simulated: dict[str, np.ndarray],
     clock: Clock,
     reporting_error: float = REPORTING_ERROR,
+    held_out: frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
-    """One row per observation: reported, simulated quantiles, log error, coverage, status."""
+    """One row per observation: reported, simulated quantiles, log error, coverage, status.
+
+    `held_out` names the figures the scenario was not calibrated on (column ``held_out``).
+    """
     rows = []
     for obs in observations:
         row = {
@@ -81,6 +85,7 @@ def fit_table(
             "log_likelihood": np.nan,
             "source": obs.source,
             "wording": reported_wording(obs.note),
+            "held_out": obs.id in held_out,
         }
         sims = simulated.get(obs.id)
         if row["status"] == "ok" and sims is not None and not np.isfinite(sims).any():
@@ -165,12 +170,18 @@ FIT_GROUPS = (
     ("refusals", lambda t: t["metric"].isin(["refusals", "turned_back"])),
     ("queues and waits", lambda t: t["metric"].isin(["queue_vehicles", "queue_km", "wait_hours"])),
 )
+#: With figures held out of the calibration, the fit also on each side of the split.
+HOLDOUT_GROUPS = (
+    ("tuned on", lambda t: ~t["held_out"]),
+    ("held out", lambda t: t["held_out"]),
+)
 
 
 def fit_breakdown(table: pd.DataFrame) -> pd.DataFrame:
     """The fit summarised per group of figures (`FIT_GROUPS`), modelled figures only."""
     rows = []
-    for name, select in FIT_GROUPS:
+    split = "held_out" in table and bool(table["held_out"].any())
+    for name, select in FIT_GROUPS + (HOLDOUT_GROUPS if split else ()):
         part = table[select(table) & (table["status"] == "ok")]
         if part.empty:
             continue
@@ -201,8 +212,12 @@ def breakdown_lines(breakdown: pd.DataFrame) -> list[str]:
 
 
 def validate(
-    result: RunResult, observations: list[Observation], reporting_error: float = REPORTING_ERROR
+    result: RunResult,
+    observations: list[Observation],
+    reporting_error: float = REPORTING_ERROR,
+    held_out: frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
-    """The fit table of a run against observations."""
+    """The fit table of a run against observations (`held_out`: ids not calibrated on)."""
     clock = Clock(result.scenario.horizon.start, result.scenario.horizon.end)
-    return fit_table(observations, simulated_values(result, observations), clock, reporting_error)
+    simulated = simulated_values(result, observations)
+    return fit_table(observations, simulated, clock, reporting_error, held_out)
