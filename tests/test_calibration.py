@@ -347,3 +347,25 @@ def test_calibrate_help_states_the_true_defaults(capsys):
     assert "replications per evaluation (default: 2)" in text
     assert "maximum optimizer evaluations (default: 80)" in text
     assert "(default: the scenario's)" not in text
+
+
+def test_an_edit_of_the_scenario_during_a_calibration_does_not_change_its_model(tmp_path):
+    """Every evaluation uses the scenario as read at the start, not the file as it is now."""
+    path = scenario_file(tmp_path)
+    csv = truth_observations(path, tmp_path)
+    observations = load_observations(csv, flowsim.load_scenario(path))
+    kwargs = {"replications": 1, "seed": 7, "workers": 1, "budget": 5, "pilot_replications": 1}
+    untouched = calibrate(str(path), observations, out_dir=tmp_path / "a", **kwargs)
+    original = path.read_text()
+    edited = yaml.safe_load(original)
+    edited["demand"]["classes"]["car"]["party_size"]["value"] = 3  # more persons per party
+
+    def edit_the_file() -> None:
+        path.write_text(yaml.safe_dump(edited, sort_keys=False))
+
+    during = calibrate(
+        str(path), observations, out_dir=tmp_path / "b", progress=edit_the_file, **kwargs
+    )
+    assert path.read_text() != original  # the file did change after the first evaluation
+    assert during.best_loss == untouched.best_loss
+    assert during.fitted_values == untouched.fitted_values

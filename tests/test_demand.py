@@ -58,3 +58,43 @@ def test_categorical_party_sizes_draw_what_numpy_choice_draws():
         expected = numpys.choice(np.array([1, 2, 3, 5]), n, p=np.array([0.4, 0.3, 0.2, 0.1]))
         np.testing.assert_array_equal(sizes.sample(ours, n), expected)
         assert ours.random() == numpys.random()
+
+
+def test_a_dated_change_of_normal_traffic_scales_its_rate_from_then_on():
+    """`demand.normal_traffic`: the baseline times each factor from its date to the next;
+    the surge is untouched. Expected persons are exact, so the check is exact too."""
+    from flowsim.demand import persons_per_step
+    from flowsim.timebase import Clock
+
+    plain = flowsim.load_scenario(SMALL)
+    horizon = plain.horizon
+    day = horizon.start + (horizon.end - horizon.start) / 2
+    day = day.replace(minute=0, second=0, microsecond=0)
+    later = day + (horizon.end - day) / 2
+    later = later.replace(minute=0, second=0, microsecond=0)
+    changes = (
+        f"demand.normal_traffic=[{{at: {day.isoformat()}, factor: 0.6, source: assumption}},"
+        f" {{at: {later.isoformat()}, factor: 1.2, source: assumption}}]"
+    )
+    changed = flowsim.load_scenario(SMALL, [changes])
+    clock = Clock(horizon.start, horizon.end)
+    before, after = persons_per_step(plain, clock), persons_per_step(changed, clock)
+    step = (np.arange(before.shape[2]) + 0.5) * 15.0
+    expected = np.where(
+        step >= clock.minutes(later), 1.2, np.where(step >= clock.minutes(day), 0.6, 1.0)
+    )
+    np.testing.assert_allclose(after[0], before[0] * expected)
+    np.testing.assert_array_equal(after[1], before[1])  # the surge
+
+
+def test_normal_traffic_changes_out_of_order_are_refused(tmp_path):
+    import pytest
+
+    from flowsim.errors import ScenarioError
+
+    changes = (
+        "demand.normal_traffic=[{at: 2022-09-03T00:00:00+03:00, factor: 0.5, source: assumption},"
+        " {at: 2022-09-02T00:00:00+03:00, factor: 1.0, source: assumption}]"
+    )
+    with pytest.raises(ScenarioError, match=r"demand\.normal_traffic: changes must be in strict"):
+        flowsim.load_scenario(SMALL, [changes])

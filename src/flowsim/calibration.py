@@ -45,8 +45,8 @@ from flowsim.executors import open_executor
 from flowsim.likelihood import REPORTING_ERROR, log_likelihood, log_variance
 from flowsim.observations import Observation, simulate_observation, status
 from flowsim.runner import map_replications, simulate
-from flowsim.scenario import Scenario, dump_resolved, load_scenario
-from flowsim.scenario.loader import load_with_origins, whole_number_uses
+from flowsim.scenario import Scenario, dump_resolved
+from flowsim.scenario.loader import RawScenario, load_with_origins, whole_number_uses
 from flowsim.timebase import Clock
 
 PROFILE_STEP = 0.08  # in units of each parameter's range
@@ -169,8 +169,7 @@ class EvaluationLog:
 class Objective:
     """The negative log-likelihood of the observations at a parameter vector."""
 
-    scenario_path: str
-    base_overrides: Sequence[str]
+    raw: RawScenario  #: the scenario as read at the start, overrides merged: never read again
     params: list[FreeParameter]
     observations: list[Observation]
     replications: int
@@ -193,11 +192,14 @@ class Objective:
         }
 
     def scenario_at(self, unit: Sequence[float]) -> Scenario:
-        """The scenario with the parameters set to a point of the unit cube."""
-        from flowsim.scenario.loader import deep_merge, parse_overrides
+        """The scenario with the parameters set to a point of the unit cube.
 
-        extra = deep_merge(parse_overrides(self.base_overrides), self.overrides(unit))
-        return load_scenario(self.scenario_path, deep_merge(extra, self.horizon_cut))
+        Built from the scenario as read when the calibration started, so that an edit of
+        its files during a calibration cannot change the model between evaluations.
+        """
+        from flowsim.scenario.loader import deep_merge, with_overrides
+
+        return with_overrides(self.raw, deep_merge(self.overrides(unit), self.horizon_cut))[0]
 
     def __call__(self, unit: Sequence[float]) -> float:
         """Loss at a point (from the log if it was evaluated before)."""
@@ -471,8 +473,7 @@ def calibrate(
     log = EvaluationLog(out / "evaluations.jsonl")
     with open_executor(workers, scheduler, executor=executor) as pool:
         objective = Objective(
-            scenario_path,
-            list(overrides),
+            raw,
             free,
             observations,
             replications,

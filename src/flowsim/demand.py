@@ -1,8 +1,8 @@
 """Who sets out and when: arrival rates per origin and party class, and batches of parties.
 
 Travellers set out as a non-homogeneous Poisson process per (origin, class): the
-baseline (normal traffic, with weekday and hour-of-day factors) plus the national
-surge (piecewise linear between knots) times the origin's share. Rates are
+baseline (normal traffic, with weekday and hour-of-day factors and dated changes) plus
+the national surge (piecewise linear between knots) times the origin's share. Rates are
 integrated exactly on a quarter-hour grid (knots on quarter hours are exact) and
 summed into decision blocks; each block draws its parties in one vectorised batch,
 from streams positioned per block and per party (`BlockStream`), so that a change of
@@ -40,6 +40,15 @@ def surge_per_day(scenario: Scenario, clock: Clock, minutes: np.ndarray) -> np.n
     return np.interp(minutes, xs, ys, left=0.0, right=0.0)
 
 
+def normal_factor(scenario: Scenario, clock: Clock, minutes: np.ndarray) -> np.ndarray:
+    """Multiplier of normal traffic at the given simulation minutes (`demand.normal_traffic`)."""
+    changes = scenario.demand.normal_traffic
+    factor = np.ones_like(minutes)
+    for change in changes:  # in time order: each holds until the next
+        factor[minutes >= clock.minutes(change.at)] = change.factor
+    return factor
+
+
 def _local_factors(
     scenario: Scenario, clock: Clock, minutes: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -68,9 +77,10 @@ def persons_per_step(scenario: Scenario, clock: Clock) -> np.ndarray:
     mids = step_midpoints(clock)
     weekday, hourly = _local_factors(scenario, clock, mids)
     surge = surge_per_day(scenario, clock, mids)
+    normal = weekday * hourly * normal_factor(scenario, clock, mids) * (STEP_MINUTES / 1440.0)
     day_fraction = STEP_MINUTES / 1440.0
     origins = scenario.demand.origins.values()
-    baseline = [o.baseline_per_day * weekday * hourly * day_fraction for o in origins]
+    baseline = [o.baseline_per_day * normal for o in origins]
     surged = [o.surge_share * surge * hourly * day_fraction for o in origins]
     return np.array([baseline, surged])
 

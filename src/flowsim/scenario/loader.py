@@ -667,7 +667,13 @@ def load_with_origins(
     overrides: Iterable[str] | Mapping[str, Any] = (),
 ) -> tuple[Scenario, RawScenario]:
     """`load_scenario`, also returning the merged mapping that knows each field's file and line."""
-    raw = load_raw(path)
+    return with_overrides(load_raw(path), overrides)
+
+
+def with_overrides(
+    raw: RawScenario, overrides: Iterable[str] | Mapping[str, Any] = ()
+) -> tuple[Scenario, RawScenario]:
+    """A scenario read before, with overrides merged over it (the files are not read again)."""
     extra = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
     if extra:
         lines = dict(raw.lines)

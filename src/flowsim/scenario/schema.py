@@ -341,6 +341,15 @@ class SurgeKnot(Frozen):
     per_day: NonNegative
 
 
+class NormalTrafficChange(Frozen):
+    """From `at` on, normal traffic is its baseline times `factor` (until the next change)."""
+
+    at: AwareDatetime
+    factor: NonNegative
+    source: Source = Field(description="a row id of docs/sources.md, or 'assumption'")
+    note: str = ""
+
+
 class Origin(Frozen):
     """A region of Russia where travellers set out from."""
 
@@ -426,6 +435,11 @@ class Demand(Frozen):
     surge: list[SurgeKnot] = Field(
         default_factory=list,
         description="national surge, persons per day, linear between knots, 0 outside",
+    )
+    normal_traffic: list[NormalTrafficChange] = Field(
+        default_factory=list,
+        description="dated changes of normal traffic (every origin's baseline times a factor, "
+        "from `at` until the next change), e.g. ordinary trips given up after an announcement",
     )
     choice: Choice
 
@@ -721,6 +735,9 @@ def check_references(s: Scenario) -> None:
     knots = [k.at for k in s.demand.surge]
     if knots != sorted(knots):
         raise ReferenceError_("demand.surge", "knots must be in time order")
+    changes = [c.at for c in s.demand.normal_traffic]
+    if changes != sorted(set(changes)):
+        raise ReferenceError_("demand.normal_traffic", "changes must be in strict time order")
     _check_policies(s, attrs, modes)
 
 
