@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from flowsim.runner import simulate
 from flowsim.scenario.loader import deep_merge
 
 HOUR = 60.0
+SMALL = Path(__file__).parent / "scenarios" / "small.yaml"
 
 
 def overloaded(**kwargs):
@@ -231,3 +233,28 @@ def test_queue_length_counts_each_mode_at_its_own_spacing():
     vehicles, km, persons = site.queue_snapshot(0.0)
     assert (vehicles, persons) == (15, 96)  # walkers take no road space and are no vehicles
     assert km == pytest.approx((13 * 10 + 2 * 15) / 1000)  # the car spacing of `overloaded` is 10 m
+
+
+def test_car_wait_hours_is_the_mean_wait_of_those_admitted_by_car():
+    """The observation operator of a car-queue wait against the trace of the same run."""
+    from flowsim.observations import Observation, simulate_observation
+    from flowsim.timebase import Clock
+
+    scenario = flowsim.load_scenario(SMALL)
+    result = flowsim.run(scenario, replications=1, seed=3, workers=1, trace=True, progress=False)
+    clock = Clock(scenario.horizon.start, scenario.horizon.end)
+    trace = result.trace
+    entered = trace[trace.outcome == "entries"]
+    for cid in scenario.checkpoints:
+        here = entered[entered.checkpoint == cid]
+        if here.empty:
+            continue
+        window = Observation(
+            "w", (scenario.checkpoints[cid].country,), (cid,), "car_wait_hours",
+            scenario.horizon.start, scenario.horizon.end, 1.0, None, None, "", "", 0,
+        )  # fmt: skip
+        waits = (here.minute - here.arrived_minute) / 60.0
+        by_car = here["mode"] == "car"
+        expected = (waits * here.persons)[by_car].sum() / here.persons[by_car].sum()
+        simulated = simulate_observation(window, result.hourly, clock)[0]
+        assert simulated == pytest.approx(expected, rel=1e-9), cid

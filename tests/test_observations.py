@@ -60,6 +60,8 @@ def hourly_ramp(scenario, replications=2):
         hour_start_utc=pd.DatetimeIndex(clock.hour_starts_utc()),
         flows=flows,
         wait_person_hours=flows[:, 1] * 2.0,
+        car_entries=flows[:, 1] / 2,  # half of those admitted came by car,
+        car_wait_person_hours=flows[:, 1] / 2 * 5.0,  # and waited 5 hours
         wait_histogram=np.zeros((replications, s, 1, 61)),
         stocks=stocks,
         origin_flows=np.zeros((replications, 2, 1, n)),
@@ -131,6 +133,14 @@ def test_wait_hours_is_person_weighted_over_the_window():
     clock, hourly = hourly_ramp(scenario)
     np.testing.assert_allclose(
         simulate_observation(obs(metric="wait_hours"), hourly, clock), [2.0, 2.0]
+    )
+
+
+def test_car_wait_hours_is_the_mean_of_those_admitted_by_car():
+    scenario = two_zones()
+    clock, hourly = hourly_ramp(scenario)
+    np.testing.assert_allclose(
+        simulate_observation(obs(metric="car_wait_hours"), hourly, clock), [5.0, 5.0]
     )
 
 

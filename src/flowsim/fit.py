@@ -168,7 +168,10 @@ FIT_GROUPS = (
     ("entries", lambda t: t["metric"] == "entries"),
     ("departures", lambda t: t["metric"] == "departures"),
     ("refusals", lambda t: t["metric"].isin(["refusals", "turned_back"])),
-    ("queues and waits", lambda t: t["metric"].isin(["queue_vehicles", "queue_km", "wait_hours"])),
+    (
+        "queues and waits",
+        lambda t: t["metric"].isin(["queue_vehicles", "queue_km", "wait_hours", "car_wait_hours"]),
+    ),
 )
 #: With figures held out of the calibration, the fit also on each side of the split.
 HOLDOUT_GROUPS = (

@@ -47,18 +47,29 @@ class Level:
 class SiteCounters:
     """Hourly flow counters of one checkpoint, and daily histograms of waits."""
 
-    __slots__ = (*FLOW_METRICS, "wait_histogram", "wait_person_hours")
+    __slots__ = (
+        *FLOW_METRICS,
+        "car_entries",
+        "car_wait_person_hours",
+        "wait_histogram",
+        "wait_person_hours",
+    )
 
     def __init__(self, n_hours: int) -> None:
         for name in FLOW_METRICS:
             setattr(self, name, [0] * n_hours)
         self.wait_person_hours = [0.0] * n_hours
+        self.car_entries = [0] * n_hours  #: admitted by car: the car queue's own wait
+        self.car_wait_person_hours = [0.0] * n_hours
         n_days = (n_hours + 23) // 24
         self.wait_histogram = [[0] * len(WAIT_EDGES_HOURS) for _ in range(n_days)]
 
-    def record_wait(self, hour: int, persons: int, wait_hours: float) -> None:
+    def record_wait(self, hour: int, persons: int, wait_hours: float, by_car: bool) -> None:
         """Persons admitted after waiting `wait_hours` (counted in the simulated day of `hour`)."""
         self.wait_person_hours[hour] += persons * wait_hours
+        if by_car:
+            self.car_entries[hour] += persons
+            self.car_wait_person_hours[hour] += persons * wait_hours
         self.wait_histogram[hour // 24][bisect_right(WAIT_EDGES_HOURS_LIST, wait_hours) - 1] += (
             persons
         )
@@ -97,6 +108,11 @@ class Monitor:
     def wait_sums(self) -> np.ndarray:
         """Person-hours waited by those who entered, as an array [site, hour]."""
         return np.array([s.wait_person_hours for s in self.sites])
+
+    def car_waits(self) -> tuple[np.ndarray, np.ndarray]:
+        """Persons admitted by car and the person-hours they waited, each [site, hour]."""
+        entries = np.array([s.car_entries for s in self.sites], dtype=np.int64)
+        return entries, np.array([s.car_wait_person_hours for s in self.sites])
 
     def origin_flows(self) -> np.ndarray:
         """Origin counters as an array [metric, origin, hour]."""

@@ -45,7 +45,10 @@ METRICS = (
     "queue_vehicles",
     "queue_km",
     "wait_hours",
+    "car_wait_hours",
 )
+#: Means over those admitted in a window: all of them, or those who came by car.
+WAIT_METRICS = {"wait_hours", "car_wait_hours"}
 NOT_MODELLED: set[str] = set()
 SNAPSHOT_METRICS = {"queue_vehicles", "queue_km"}
 
@@ -342,9 +345,13 @@ def simulate_observation(obs: Observation, hourly, clock: Clock) -> np.ndarray:
             return stock[:, -1]
         return stock[:, h] * (1 - frac) + stock[:, h + 1] * frac
     weights = _bin_weights(obs, clock, hourly.flows.shape[-1])
-    if obs.metric == "wait_hours":
-        waits = hourly.wait_person_hours[:, index].sum(axis=1) @ weights
-        entered = hourly.flows[:, FLOW_METRICS.index("entries")][:, index].sum(axis=1) @ weights
+    if obs.metric in WAIT_METRICS:
+        if obs.metric == "car_wait_hours":
+            waits = hourly.car_wait_person_hours[:, index].sum(axis=1) @ weights
+            entered = hourly.car_entries[:, index].sum(axis=1) @ weights
+        else:
+            waits = hourly.wait_person_hours[:, index].sum(axis=1) @ weights
+            entered = hourly.flows[:, FLOW_METRICS.index("entries")][:, index].sum(axis=1) @ weights
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(entered > 0, waits / entered, np.nan)
     flows = hourly.flows[:, FLOW_METRICS.index(obs.metric)][:, index].sum(axis=1)

@@ -5,7 +5,9 @@ p95``. ``checkpoint == "all"`` rows are country totals. A date is the checkpoint
 calendar day; only days the horizon covers completely, and that start after the
 warm-up (`horizon.warmup_end`), are listed. Flows are persons;
 ``wait_hours`` is the mean time from reaching the checkpoint to being admitted of those
-admitted that day; stocks (``queue_*``) are sampled at the end of the local day.
+admitted that day, ``car_wait_hours`` the same for those admitted by car (``car_entries``
+persons: the car queue's own wait); stocks (``queue_*``) are sampled at the end of the
+local day.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from flowsim.scenario.loader import dump_resolved
 from flowsim.scenario.schema import Scenario
 from flowsim.timebase import Clock, zone
 
-DAILY_METRICS = (*FLOW_METRICS, "wait_hours", *STOCK_METRICS)
+DAILY_METRICS = (*FLOW_METRICS, "car_entries", "wait_hours", "car_wait_hours", *STOCK_METRICS)
 ALL = "all"
 
 
@@ -70,6 +72,8 @@ class HourlyArrays:
     hour_start_utc: pd.DatetimeIndex  #: start of each hourly bin
     flows: np.ndarray  #: [replication, FLOW_METRICS, checkpoint, hour]
     wait_person_hours: np.ndarray  #: [replication, checkpoint, hour]
+    car_entries: np.ndarray  #: [replication, checkpoint, hour] persons admitted by car
+    car_wait_person_hours: np.ndarray  #: [replication, checkpoint, hour] hours they waited
     wait_histogram: np.ndarray  #: [replication, checkpoint, simulated day, WAIT_EDGES_HOURS bin]
     stocks: np.ndarray  #: [replication, STOCK_METRICS, checkpoint, hour boundary]
     origin_flows: np.ndarray  #: [replication, ORIGIN_METRICS, origin, hour]
@@ -84,6 +88,8 @@ class HourlyArrays:
             hour_start_utc=pd.DatetimeIndex(clock.hour_starts_utc()),
             flows=np.stack([o.flows for o in outputs]).astype(np.int32),
             wait_person_hours=np.stack([o.wait_person_hours for o in outputs]),
+            car_entries=np.stack([o.car_entries for o in outputs]).astype(np.int32),
+            car_wait_person_hours=np.stack([o.car_wait_person_hours for o in outputs]),
             wait_histogram=np.stack([o.wait_histogram for o in outputs]).astype(np.int32),
             stocks=np.stack([o.stocks for o in outputs]),
             origin_flows=np.stack([o.origin_flows for o in outputs]).astype(np.int32),
@@ -131,6 +137,8 @@ class RunResult:
                 hour_start_utc_ns=self.hourly.hour_start_utc.as_unit("ns").asi8,
                 flows=self.hourly.flows,
                 wait_person_hours=self.hourly.wait_person_hours,
+                car_entries=self.hourly.car_entries,
+                car_wait_person_hours=self.hourly.car_wait_person_hours,
                 wait_histogram=self.hourly.wait_histogram,
                 stocks=self.hourly.stocks,
                 origin_flows=self.hourly.origin_flows,
@@ -203,6 +211,11 @@ def _reported_days(
     return dates[keep], ranges[keep]
 
 
+def _per_day(hourly: np.ndarray, ranges: np.ndarray) -> np.ndarray:
+    """Sums of a [replication, hour] array over each day's hours, replication-major."""
+    return np.stack([hourly[:, a:b].sum(axis=1) for a, b in ranges], axis=1).ravel()
+
+
 def _site_daily(scenario: Scenario, clock: Clock, h: HourlyArrays) -> pd.DataFrame:
     """Wide per-replication daily sums for every checkpoint."""
     frames = []
@@ -213,7 +226,7 @@ def _site_daily(scenario: Scenario, clock: Clock, h: HourlyArrays) -> pd.DataFra
             continue
         last = ranges[:, 1] - 1
         flows = np.stack([h.flows[:, :, s, a:b].sum(axis=2) for a, b in ranges], axis=2)
-        waits = np.stack([h.wait_person_hours[:, s, a:b].sum(axis=1) for a, b in ranges], axis=1)
+
         stocks = h.stocks[:, :, s, last + 1]
         data = {
             "replication": np.repeat(np.arange(n_rep), dates.size),
@@ -223,7 +236,8 @@ def _site_daily(scenario: Scenario, clock: Clock, h: HourlyArrays) -> pd.DataFra
         }
         for m, name in enumerate(FLOW_METRICS):
             data[name] = flows[:, m, :].ravel()
-        data["wait_person_hours"] = waits.ravel()
+        for name in ("car_entries", "wait_person_hours", "car_wait_person_hours"):
+            data[name] = _per_day(getattr(h, name)[:, s], ranges)
         for m, name in enumerate(STOCK_METRICS):
             data[name] = stocks[:, m, :].ravel()
         frames.append(pd.DataFrame(data))
@@ -241,6 +255,9 @@ def _long(wide: pd.DataFrame) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         wide["wait_hours"] = np.where(
             wide["entries"] > 0, wide["wait_person_hours"] / wide["entries"], np.nan
+        )
+        wide["car_wait_hours"] = np.where(
+            wide["car_entries"] > 0, wide["car_wait_person_hours"] / wide["car_entries"], np.nan
         )
     long = wide.melt(
         id_vars=["replication", "date", "country", "checkpoint"],
@@ -334,6 +351,8 @@ def read_result(folder: str | Path) -> RunResult:
                 ),
                 flows=npz["flows"],
                 wait_person_hours=npz["wait_person_hours"],
+                car_entries=npz["car_entries"],
+                car_wait_person_hours=npz["car_wait_person_hours"],
                 wait_histogram=npz["wait_histogram"],
                 stocks=npz["stocks"],
                 origin_flows=npz["origin_flows"],

@@ -277,7 +277,7 @@ class Site:
         h = int(now // 60.0)  # a valid hour: see `arrive`
         counters = self.counters
         counters.entries[h] += party.size
-        counters.record_wait(h, party.size, (now - party.arrived) / 60.0)
+        counters.record_wait(h, party.size, (now - party.arrived) / 60.0, party.mode == "car")
         if self.depart is not None:
             self.depart(party, self, now)
         if self.trace is not None:

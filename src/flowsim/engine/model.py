@@ -70,6 +70,8 @@ class Aggregates:
 
     flows: np.ndarray  #: [flow metric, site, hour] persons
     wait_person_hours: np.ndarray  #: [site, hour]
+    car_entries: np.ndarray  #: [site, hour] persons admitted by car
+    car_wait_person_hours: np.ndarray  #: [site, hour] hours they waited
     wait_histogram: np.ndarray  #: [site, simulated day, wait bin] persons admitted
     stocks: np.ndarray  #: [stock metric, site, hour boundary]
     origin_flows: np.ndarray  #: [origin metric, origin, hour]
@@ -372,9 +374,12 @@ class Model:
                 step()
                 events += 1
         self._record_stocks(self.clock.n_hours, horizon)
+        car_entries, car_waits = self.monitor.car_waits()
         return Aggregates(
             flows=self.monitor.flows(),
             wait_person_hours=self.monitor.wait_sums(),
+            car_entries=car_entries,
+            car_wait_person_hours=car_waits,
             wait_histogram=self.monitor.wait_histograms(),
             stocks=self.monitor.stocks,
             origin_flows=self.monitor.origin_flows(),

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from flowsim.monitor import STOCK_METRICS
+from flowsim.observations import WAIT_METRICS
 from flowsim.plotting.axes import local
 from flowsim.results import ALL, RunResult
 
@@ -19,7 +20,7 @@ WINDOW_COLOR = "tab:orange"
 
 def is_flow(metric: str) -> bool:
     """A count summed over a window (entries, ...), drawn as a rate per day."""
-    return metric not in STOCK_METRICS and metric != "wait_hours"
+    return metric not in STOCK_METRICS and metric not in WAIT_METRICS
 
 
 @dataclass(frozen=True)
@@ -115,15 +116,16 @@ def simulated_curve(result: RunResult, metric: str, place: Place, tz: str) -> pd
         return pd.DataFrame({"x": x, **{c: summed[c].to_numpy() for c in summed}})
     rows = result.by_replication
     rows = rows[rows["checkpoint"].isin(place.checkpoints) & (rows["checkpoint"] != ALL)]
-    wide = rows[rows["metric"].isin([metric, "entries"])].pivot_table(
+    admitted = "car_entries" if metric == "car_wait_hours" else "entries"
+    wide = rows[rows["metric"].isin([metric, admitted])].pivot_table(
         index=["replication", "date", "checkpoint"], columns="metric", values="value"
     )
     if metric not in wide.columns:
         return None
-    if metric == "wait_hours":  # the mean over the places, weighted by who was admitted
-        wide["weighted"] = wide["wait_hours"].fillna(0) * wide["entries"]
-        per_rep = wide.groupby(["date", "replication"])[["weighted", "entries"]].sum()
-        values = per_rep["weighted"] / per_rep["entries"].where(per_rep["entries"] > 0)
+    if metric in WAIT_METRICS:  # the mean over the places, weighted by who was admitted
+        wide["weighted"] = wide[metric].fillna(0) * wide[admitted]
+        per_rep = wide.groupby(["date", "replication"])[["weighted", admitted]].sum()
+        values = per_rep["weighted"] / per_rep[admitted].where(per_rep[admitted] > 0)
     else:
         values = wide.groupby(["date", "replication"])[metric].sum()
     table = values.unstack("replication")

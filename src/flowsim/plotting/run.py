@@ -37,7 +37,8 @@ QUEUE_CHECKPOINTS = ("upper_lars", "altanbulag")
 QUEUE_PANELS = (
     ("queue_vehicles", "vehicles queued (hourly)", "vehicles"),
     ("queue_km", "length of the queue (hourly)", "km"),
-    ("wait_hours", "mean wait of those admitted (daily)", "hours"),
+    ("car_wait_hours", "mean wait of those admitted by car (daily)", "hours"),
+    ("wait_hours", "mean wait of all admitted, every mode (daily)", "hours"),
 )
 
 
@@ -144,7 +145,9 @@ def checkpoint_queue_figure(
 ) -> Figure:
     """Per checkpoint: vehicles queued, km of queue and waits, with the reported figures."""
     result = as_result(result)
-    fig = Figure(figsize=(13.5, 2.6 * len(checkpoints) + 1.4), layout="constrained")
+    fig = Figure(
+        figsize=(4.5 * len(QUEUE_PANELS), 2.6 * len(checkpoints) + 1.4), layout="constrained"
+    )
     axes = fig.subplots(len(checkpoints), len(QUEUE_PANELS), squeeze=False)
     events = policy_events(result.scenario)
     shown: list[pd.Series] = []
