@@ -369,3 +369,26 @@ def test_an_edit_of_the_scenario_during_a_calibration_does_not_change_its_model(
     assert path.read_text() != original  # the file did change after the first evaluation
     assert during.best_loss == untouched.best_loss
     assert during.fitted_values == untouched.fitted_values
+
+
+def test_a_fitted_scenario_warns_when_its_base_changed_after_the_calibration(tmp_path, capsys):
+    path = scenario_file(tmp_path)
+    csv = truth_observations(path, tmp_path)
+    out = tmp_path / "cal"
+    command = ["calibrate", str(path), "--observations", str(csv), "-n", "1", "--budget", "2",
+               "--pilot-replications", "1", "--validation-replications", "1", "-j", "1", "-q",
+               "--out", str(out)]  # fmt: skip
+    assert main(command) == 0
+    fitted = out / "fitted.yaml"
+    capsys.readouterr()
+    assert main(["check", str(fitted)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    data = yaml.safe_load(path.read_text())
+    data["checkpoints"]["gate"]["modes"]["car"]["exit"]["lanes"] = 1
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert main(["check", str(fitted)]) == 0
+    assert capsys.readouterr().err == (
+        f"flowsim: warning: {fitted}: extends: ../two.yaml has changed since this file was "
+        "calibrated on it: the fitted values were fitted to another model; rerun flowsim "
+        "calibrate\n"
+    )

@@ -42,10 +42,11 @@ from scipy.optimize import minimize
 from flowsim import __version__
 from flowsim.errors import RunError
 from flowsim.executors import open_executor
+from flowsim.fitted_base import FITTED_HEADER, base_line, scenario_digest
 from flowsim.likelihood import REPORTING_ERROR, log_likelihood, log_variance
 from flowsim.observations import Observation, simulate_observation, status
 from flowsim.runner import map_replications, simulate
-from flowsim.scenario import Scenario, dump_resolved
+from flowsim.scenario import Scenario
 from flowsim.scenario.loader import RawScenario, load_with_origins, whole_number_uses
 from flowsim.timebase import Clock
 
@@ -53,7 +54,6 @@ PROFILE_STEP = 0.08  # in units of each parameter's range
 IDENTIFIED_WIDTH = 0.5  # a 95% interval narrower than this share of the range is "identified"
 AT_BOUND = 0.01  # a fitted value this close to a bound (share of the range) is set by the bound
 #: First line of a fitted scenario: how flowsim knows a file it may overwrite.
-FITTED_HEADER = "# Produced by flowsim calibrate"
 #: What each entry of ``calibration.json``'s inputs is called when it differs.
 INPUT_NAMES = {
     "scenario_sha256": "resolved scenario (file, extends or --set)",
@@ -385,13 +385,9 @@ def inputs_key(
     pilot_replications: int,
 ) -> dict:
     """Everything an evaluation depends on, as recorded in ``calibration.json``."""
-
-    def digest(text: str) -> str:
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
     return {
-        "scenario_sha256": digest(dump_resolved(base)),
-        "observations_sha256": digest(repr(observations)),
+        "scenario_sha256": scenario_digest(base),
+        "observations_sha256": hashlib.sha256(repr(observations).encode("utf-8")).hexdigest(),
         "seed": seed,
         "replications": replications,
         "parameters": {p.name: [p.lower, p.upper, p.start] for p in free},
@@ -566,9 +562,13 @@ def fitted_yaml(
     result: CalibrationResult,
     command: Sequence[str],
     name: str,
+    base: Scenario,
     held_out: Sequence[str] = (),
 ) -> str:
-    """A scenario extending the input that sets the fitted values (runnable with `flowsim run`)."""
+    """A scenario extending the input that sets the fitted values (runnable with `flowsim run`).
+
+    `base` is the input as calibrated (overrides included); the header records its digest.
+    """
     import os
 
     relative = os.path.relpath(scenario_path.resolve(), out_file.resolve().parent)
@@ -584,6 +584,7 @@ def fitted_yaml(
         f"#   {shlex.join(command)}",
         f"{verdict} ({result.evaluations} evaluations).",
         "# Parameters marked 'not identified' are not pinned down by the observations.",
+        base_line(base),
         *_wrapped("# Held out of the calibration (not tuned on): ", held_out),
         f"extends: {relative}",
         f"name: {name}",

@@ -38,8 +38,14 @@ def check_scenario(
     path: str | Path, overrides: Iterable[str] | Mapping[str, Any] = ()
 ) -> tuple[Scenario, list[str]]:
     """Load a scenario file (raising `ScenarioError` if invalid) and list its warnings."""
+    from flowsim.fitted_base import changed_base
+
     scenario, raw = load_with_origins(path, overrides)
-    return scenario, scenario_warnings(scenario, path, raw.locate)
+    warnings = scenario_warnings(scenario, path, raw.locate)
+    stale = changed_base(path)
+    if stale:
+        warnings.append(one_line(f"{path}: {stale[0]}: {stale[1]}"))
+    return scenario, warnings
 
 
 def scenario_warnings(

@@ -311,7 +311,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     from flowsim.atomic import atomic_write_bytes, atomic_write_text
     from flowsim.calibration import (
-        FITTED_HEADER,
         calibrate,
         fitted_name,
         fitted_yaml,
@@ -319,6 +318,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     )
     from flowsim.executors import default_workers, open_executor
     from flowsim.fit import FIT_COLUMNS, breakdown_lines, fit_breakdown, summarize_fit, validate
+    from flowsim.fitted_base import FITTED_HEADER
     from flowsim.plotting import figure_bytes, fit_figure
     from flowsim.runner import run
     from flowsim.scenario import load_scenario
@@ -380,7 +380,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         command = ["flowsim", *args.argv]
         atomic_write_text(
             fitted_path,
-            fitted_yaml(Path(args.scenario), fitted_path, result, command, name, sorted(held)),
+            fitted_yaml(
+                Path(args.scenario), fitted_path, result, command, name, scenario, sorted(held)
+            ),
         )
         atomic_write_text(out / "parameters.csv", result.params.to_csv(index=False))
         fitted = load_scenario(fitted_path)
