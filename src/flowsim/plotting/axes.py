@@ -84,8 +84,9 @@ def local(when: pd.Timestamp | str, tz: str) -> pd.Timestamp:
 
 
 def horizon(scenario: Scenario, tz: str) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """The scenario's horizon in local time of `tz`."""
-    return local(scenario.horizon.start, tz), local(scenario.horizon.end, tz)
+    """The reported part of the horizon (after any warm-up) in local time of `tz`."""
+    start = scenario.horizon.warmup_end or scenario.horizon.start
+    return local(start, tz), local(scenario.horizon.end, tz)
 
 
 def time_axis(ax, start: pd.Timestamp, end: pd.Timestamp) -> None:

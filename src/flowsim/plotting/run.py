@@ -37,8 +37,8 @@ QUEUE_CHECKPOINTS = ("upper_lars", "altanbulag")
 QUEUE_PANELS = (
     ("queue_vehicles", "vehicles queued (hourly)", "vehicles"),
     ("queue_km", "length of the queue (hourly)", "km"),
-    ("car_wait_hours", "mean wait of those admitted by car (daily)", "hours"),
-    ("wait_hours", "mean wait of all admitted, every mode (daily)", "hours"),
+    ("car_wait_hours", "mean wait, admitted by car (daily)", "hours"),
+    ("wait_hours", "mean wait, all admitted (daily)", "hours"),
 )
 
 
