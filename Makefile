@@ -35,16 +35,16 @@ run: $(STAMP)
 fit: $(STAMP)
 	$(FLOWSIM) validate $(HISTORICAL) --observations $(OBSERVATIONS) -n 20 --out $(FIT) $(ARGS)
 
-# Recalibrate: rewrites $(HISTORICAL) (about 20 minutes on 2 cores).
+# Recalibrate: rewrites $(HISTORICAL) (about 30 minutes on 2 cores).
 calibrate: $(STAMP)
-	$(FLOWSIM) calibrate scenarios/historical_2022.yaml --observations $(OBSERVATIONS) -n 2 --budget 110 \
+	$(FLOWSIM) calibrate scenarios/historical_2022.yaml --observations $(OBSERVATIONS) -n 2 --budget 150 \
 		--out calibration/historical_2022 --fitted $(HISTORICAL) --validation-replications 4 $(ARGS)
 
 # The out-of-sample test: calibrate as above on the seed reports alone (every R- figure held
 # out), then validate the result on all 34 figures; the held-out rows are the test.
 HOLDOUT := calibration/historical_2022_holdout
 holdout: $(STAMP)
-	$(FLOWSIM) calibrate scenarios/historical_2022.yaml --observations $(OBSERVATIONS) -n 2 --budget 110 \
+	$(FLOWSIM) calibrate scenarios/historical_2022.yaml --observations $(OBSERVATIONS) -n 2 --budget 150 \
 		--out $(HOLDOUT) --validation-replications 4 --hold-out 'R-*' $(ARGS)
 	$(FLOWSIM) validate $(HOLDOUT)/fitted.yaml --observations $(OBSERVATIONS) -n 20 \
 		--hold-out 'R-*' --out results/historical_2022_holdout_fit -q

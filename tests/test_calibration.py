@@ -392,3 +392,28 @@ def test_a_fitted_scenario_warns_when_its_base_changed_after_the_calibration(tmp
         "calibrated on it: the fitted values were fitted to another model; rerun flowsim "
         "calibrate\n"
     )
+
+
+
+def test_an_optimizer_that_overruns_its_share_leaves_the_profiles_theirs(tmp_path, monkeypatch):
+    """Nelder-Mead may pass its maxfev within an iteration; the last 2n evaluations stay the profiles'."""
+    import flowsim.calibration as calibration
+
+    def overrunning(fun, x0, method, bounds, options):
+        for k in range(options["maxfev"] + 5):  # as a shrink step would
+            fun(np.clip(np.asarray(x0) - 0.01 * (k + 1), 0.0, 1.0))
+        raise AssertionError("the objective should have stopped the optimizer")
+
+    monkeypatch.setattr(calibration, "minimize", overrunning)
+    path = scenario_file(tmp_path)
+    csv = truth_observations(path, tmp_path)
+    observations = load_observations(csv, flowsim.load_scenario(path))
+    kwargs = {"replications": 1, "seed": 7, "workers": 1, "pilot_replications": 1}
+    result = calibrate(str(path), observations, out_dir=tmp_path / "a", budget=12, **kwargs)
+    assert result.evaluations == 12 and not result.converged
+    records = [json.loads(line) for line in (tmp_path / "a" / "evaluations.jsonl").open()]
+    optimizer, profile = records[:8], records[8:]
+    best = np.array(min(optimizer, key=lambda r: r["loss"])["unit"])
+    for record in profile:
+        moved = np.flatnonzero(~np.isclose(np.array(record["unit"]), best))
+        assert moved.size == 1, "a profile point moves one parameter from the optimizer's best"

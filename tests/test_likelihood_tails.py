@@ -107,6 +107,20 @@ def test_zero_is_a_valid_count():
     assert math.isfinite(table.loc[0, "log_likelihood"])
 
 
+def test_a_bare_bound_kept_is_no_error():
+    clock = Clock(START, START + dt.timedelta(days=3))
+    sims = {"x": np.array([90.0, 100.0, 110.0])}
+    errors = [
+        fit_table([obs], sims, clock).loc[0, "log_error"]
+        for obs in (figure(high=800.0), figure(low=20.0), figure(high=50.0), figure(low=200.0))
+    ]
+    assert errors[:2] == [0.0, 0.0]
+    assert errors[2] == pytest.approx(math.log(2.0)), "a crossed upper bound: log(100 / 50)"
+    assert errors[3] == pytest.approx(-math.log(2.0)), "a crossed lower bound: log(100 / 200)"
+    interval = fit_table([figure(low=20.0, high=800.0)], sims, clock).loc[0, "log_error"]
+    assert interval == pytest.approx(math.log(100.0 / math.sqrt(20.0 * 800.0))), "ranges keep their middle"
+
+
 def test_validate_with_zero_and_far_figures_runs_through(tmp_path, capsys, monkeypatch):
     header = "id,country,checkpoint,metric,start,end,value,low,high,source,note\n"
     day = "2022-09-02T00:00:00+03:00,2022-09-03T00:00:00+03:00"

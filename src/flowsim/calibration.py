@@ -494,6 +494,10 @@ def calibrate(
             simplex.append(vertex)
         stopped = ""
         spent = f"the budget of {budget} evaluations was spent before the optimizer converged"
+        # The profiles need two evaluations per parameter; Nelder-Mead may overrun its
+        # maxfev within an iteration, so the objective itself holds the optimizer to its share.
+        optimizer_budget = min(budget, max(budget - 2 * len(free), len(free) + 1))
+        objective.budget = optimizer_budget
         try:
             result = minimize(
                 objective,
@@ -501,8 +505,7 @@ def calibrate(
                 method="Nelder-Mead",
                 bounds=[(0.0, 1.0)] * len(free),
                 options={
-                    # Leave room for the profiles, which need two evaluations per parameter.
-                    "maxfev": max(budget - 2 * len(free), len(free) + 1),
+                    "maxfev": optimizer_budget,
                     "initial_simplex": np.array(simplex),
                     "xatol": 0.01,
                     "fatol": 0.05,
@@ -513,6 +516,7 @@ def calibrate(
                 stopped = spent if result.status == 1 else failed
         except BudgetSpent:
             stopped = spent
+        objective.budget = budget
         best, best_loss = _best(log)
         table = pd.DataFrame(_profile(objective, best, best_loss, not stopped))
         better, better_loss = _best(log)

@@ -96,13 +96,25 @@ def fit_table(
                 sim_p05=p05,
                 sim_p50=p50,
                 sim_p95=p95,
-                log_error=log_error(obs.reported, p50),
+                log_error=figure_log_error(obs, p50),
                 covered=covered(obs, p05, p95),
                 within_tolerance=within_tolerance(obs, p50),
                 log_likelihood=log_likelihood(obs, sims, reporting_error),
             )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def figure_log_error(obs: Observation, simulated_median: float) -> float:
+    """The log error against a figure; 0 for a bare bound (no value) that the median keeps.
+
+    ("At most 8,050" is not missed by a median of 2,300: only a bound crossed is an error.)
+    """
+    bare_low = obs.value is None and obs.high is None
+    bare_high = obs.value is None and obs.low is None
+    if (bare_low and simulated_median >= obs.low) or (bare_high and simulated_median <= obs.high):
+        return 0.0
+    return log_error(obs.reported, simulated_median)
 
 
 def log_error(reported: float, simulated_median: float) -> float:
