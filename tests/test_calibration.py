@@ -334,9 +334,8 @@ def test_cli_calibrate_shows_the_pilot_then_the_evaluations_with_their_total(tmp
     argv += ["--pilot-replications", "2", "--validation-replications", "1", "-j", "1"]
     assert main([*argv, "--out", str(tmp_path / "cal")]) == 0
     err = capsys.readouterr().err
-    # two free parameters: the budget, the best point and two profile points each
     assert "pilot run (2 replications)" in err
-    assert "evaluations (at most 8)" in err and "/8 [" in err
+    assert "evaluations (at most 3)" in err and "/3 [" in err
     assert err.index("pilot run") < err.index("evaluations")
 
 
@@ -345,7 +344,7 @@ def test_calibrate_help_states_the_true_defaults(capsys):
         main(["calibrate", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "replications per evaluation (default: 2)" in text
-    assert "maximum optimizer evaluations (default: 80)" in text
+    assert "most evaluations, the profiles' included (default: 80)" in text
     assert "(default: the scenario's)" not in text
 
 
@@ -394,9 +393,8 @@ def test_a_fitted_scenario_warns_when_its_base_changed_after_the_calibration(tmp
     )
 
 
-
 def test_an_optimizer_that_overruns_its_share_leaves_the_profiles_theirs(tmp_path, monkeypatch):
-    """Nelder-Mead may pass its maxfev within an iteration; the last 2n evaluations stay the profiles'."""
+    """Nelder-Mead may pass its maxfev in an iteration; the last 2n evaluations stay profiles."""
     import flowsim.calibration as calibration
 
     def overrunning(fun, x0, method, bounds, options):

@@ -310,12 +310,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from flowsim.atomic import atomic_write_bytes, atomic_write_text
-    from flowsim.calibration import (
-        calibrate,
-        fitted_name,
-        fitted_yaml,
-        free_parameters,
-    )
+    from flowsim.calibration import calibrate, fitted_name, fitted_yaml
     from flowsim.executors import default_workers, open_executor
     from flowsim.fit import FIT_COLUMNS, breakdown_lines, fit_breakdown, summarize_fit, validate
     from flowsim.fitted_base import FITTED_HEADER
@@ -340,8 +335,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     check_folder(out / "validation", force=args.force, scenarios=[name], inputs=inputs)
     workers = args.workers or default_workers()
     params = [p.strip() for p in args.params.split(",")] if args.params else None
-    # At most the budget, then the best point and two profile points per parameter.
-    total = args.budget + 1 + 2 * len(free_parameters(scenario, params, args.scenario))
+    total = args.budget  # a hard cap: the profiles' evaluations are part of it
     bars: list = []  # opened at the first evaluation, after the pilot run's own bar
 
     def evaluated() -> None:
@@ -624,7 +618,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--budget",
         type=_positive_int,
         default=80,
-        help="maximum optimizer evaluations (default: %(default)s)",
+        help="most evaluations, the profiles' included (default: %(default)s)",
     )
     p.add_argument(
         "--pilot-replications",
