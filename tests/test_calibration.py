@@ -415,3 +415,32 @@ def test_an_optimizer_that_overruns_its_share_leaves_the_profiles_theirs(tmp_pat
     for record in profile:
         moved = np.flatnonzero(~np.isclose(np.array(record["unit"]), best))
         assert moved.size == 1, "a profile point moves one parameter from the optimizer's best"
+
+
+def test_profiles_stand_as_evidence_when_none_is_left_for_a_better_point(tmp_path, monkeypatch):
+    """A profile point beats the best; with no budget to profile it, the first profiles are kept."""
+    from scipy.optimize import OptimizeResult
+
+    import flowsim.calibration as calibration
+
+    near_truth = np.array([(TRUE_RATE - 100.0) / 1400.0, (TRUE_ATTRACT + 2.0) / 4.0 - 0.08])
+
+    def away_from_the_truth(fun, x0, method, bounds, options):
+        for k in range(options["maxfev"]):
+            fun(np.clip(near_truth - 0.02 * k, 0.0, 1.0))
+        return OptimizeResult(success=True, status=0, message="converged")
+
+    monkeypatch.setattr(calibration, "minimize", away_from_the_truth)
+    path = scenario_file(tmp_path)
+    csv = truth_observations(path, tmp_path)
+    observations = load_observations(csv, flowsim.load_scenario(path))
+    kwargs = {"replications": 1, "seed": 7, "workers": 1, "pilot_replications": 1}
+    result = calibrate(str(path), observations, out_dir=tmp_path / "a", budget=12, **kwargs)
+    params = result.params.set_index("name")
+    assert result.stopped == "a profile evaluation improved on the optimum"
+    assert params.loc["attract", "fitted"] == pytest.approx(TRUE_ATTRACT, abs=0.01), "better point"
+    assert np.isfinite(params.loc["rate", "se"]), "the rate's profile around the first best"
+    assert not params["identified"].any()
+    replayed = calibrate(str(path), observations, out_dir=tmp_path / "a", budget=12, **kwargs)
+    pd.testing.assert_frame_equal(replayed.params, result.params)
+    assert replayed.stopped == result.stopped

@@ -182,6 +182,8 @@ class Objective:
     horizon_cut: dict = field(default_factory=dict)
     budget: int | None = None  #: most evaluations in the log
     model_var: dict[str, float] = field(default_factory=dict)  #: log-variance per observation id
+    #: points asked for in this run, replayed or new: a resumed run looks only at these
+    visited: list[list[float]] = field(default_factory=list)
 
     def overrides(self, unit: Sequence[float]) -> dict:
         """The ``parameters.<name>.value`` overrides of a point of the unit cube."""
@@ -206,9 +208,11 @@ class Objective:
         unit = [float(np.clip(u, 0.0, 1.0)) for u in unit]
         cached = self.log.get(unit)
         if cached is not None:
+            self.visited.append(unit)
             return cached["loss"]
         if self.budget is not None and len(self.log.records) >= self.budget:
             raise BudgetSpent
+        self.visited.append(unit)
         scenario = self.scenario_at(unit)
         outputs = map_replications(
             simulate,
@@ -346,33 +350,34 @@ def _profile(
             se = span / math.sqrt(curvature)
         else:
             se = float("inf")
-        fitted = p.value(best[i])
-        low, high = max(p.lower, fitted - 1.96 * se), min(p.upper, fitted + 1.96 * se)
-        at_bound = bool(best[i] <= AT_BOUND or best[i] >= 1 - AT_BOUND)
-        # At a bound, the bound decides the value, not the data.
-        identified = bool(
-            converged
-            and np.isfinite(se)
-            and (high - low) < IDENTIFIED_WIDTH * span
-            and not at_bound
-        )
-        rows.append(
-            {
-                "name": p.name,
-                "start": p.start,
-                "fitted": fitted,
-                "lower": p.lower,
-                "upper": p.upper,
-                "se": se,
-                "ci_low": low,
-                "ci_high": high,
-                "identified": identified,
-                "at_bound": at_bound,
-                "converged": converged,
-                "source": p.source,
-            }
-        )
+        rows.append(_profile_row(p, float(best[i]), se, converged))
     return rows
+
+
+def _profile_row(p: FreeParameter, unit: float, se: float, converged: bool) -> dict:
+    """A row of ``parameters.csv``: the fitted value, its interval and whether it is identified."""
+    fitted = p.value(unit)
+    span = p.upper - p.lower
+    low, high = max(p.lower, fitted - 1.96 * se), min(p.upper, fitted + 1.96 * se)
+    at_bound = bool(unit <= AT_BOUND or unit >= 1 - AT_BOUND)
+    # At a bound, the bound decides the value, not the data.
+    identified = bool(
+        converged and np.isfinite(se) and (high - low) < IDENTIFIED_WIDTH * span and not at_bound
+    )
+    return {
+        "name": p.name,
+        "start": p.start,
+        "fitted": fitted,
+        "lower": p.lower,
+        "upper": p.upper,
+        "se": se,
+        "ci_low": low,
+        "ci_high": high,
+        "identified": identified,
+        "at_bound": at_bound,
+        "converged": converged,
+        "source": p.source,
+    }
 
 
 def inputs_key(
@@ -517,13 +522,18 @@ def calibrate(
         except BudgetSpent:
             stopped = spent
         objective.budget = budget
-        best, best_loss = _best(log)
+        best, best_loss = _best(log, objective.visited)
         table = pd.DataFrame(_profile(objective, best, best_loss, not stopped))
-        better, better_loss = _best(log)
+        better, better_loss = _best(log, objective.visited)
         if better_loss < best_loss:  # a profile point beat the optimum: it was no optimum
             stopped = stopped or "a profile evaluation improved on the optimum"
-            best, best_loss = better, better_loss
-            table = pd.DataFrame(_profile(objective, best, best_loss, converged=False))
+            again = pd.DataFrame(_profile(objective, better, better_loss, converged=False))
+            if not np.isfinite(again["se"]).any():
+                # No budget was left to profile the better point: the profiles around
+                # the optimizer's best, one step away, are the evidence there is.
+                rows = zip(free, better, table["se"], strict=True)
+                again = pd.DataFrame([_profile_row(p, u, se, False) for p, u, se in rows])
+            table, best, best_loss = again, better, better_loss
     return CalibrationResult(
         params=table,
         best_unit=[float(u) for u in best],
@@ -535,9 +545,13 @@ def calibrate(
     )
 
 
-def _best(log: EvaluationLog) -> tuple[np.ndarray, float]:
-    """The best point evaluated so far and its loss."""
-    record = min(log.records.values(), key=lambda r: r["loss"])
+def _best(log: EvaluationLog, visited: Sequence[Sequence[float]]) -> tuple[np.ndarray, float]:
+    """The best of the points visited and its loss.
+
+    (Not the best of the whole log: a resumed run's log also holds the profile points that
+    an uninterrupted run had not evaluated yet when it asked.)
+    """
+    record = min((log.get(unit) for unit in visited), key=lambda r: r["loss"])
     return np.array(record["unit"], dtype=float), float(record["loss"])
 
 
