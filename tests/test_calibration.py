@@ -393,6 +393,17 @@ def test_a_fitted_scenario_warns_when_its_base_changed_after_the_calibration(tmp
     )
 
 
+def calibrate_two_borders(tmp_path, budget):
+    """One replication per evaluation, into ``tmp_path / "a"`` (a second call replays it)."""
+    path = tmp_path / "two.yaml"
+    if not path.exists():
+        scenario_file(tmp_path)
+    csv = truth_observations(path, tmp_path)
+    observations = load_observations(csv, flowsim.load_scenario(path))
+    kwargs = {"replications": 1, "seed": 7, "workers": 1, "pilot_replications": 1}
+    return calibrate(str(path), observations, out_dir=tmp_path / "a", budget=budget, **kwargs)
+
+
 def test_an_optimizer_that_overruns_its_share_leaves_the_profiles_theirs(tmp_path, monkeypatch):
     """Nelder-Mead may pass its maxfev in an iteration; the last 2n evaluations stay profiles."""
     import flowsim.calibration as calibration
@@ -403,11 +414,7 @@ def test_an_optimizer_that_overruns_its_share_leaves_the_profiles_theirs(tmp_pat
         raise AssertionError("the objective should have stopped the optimizer")
 
     monkeypatch.setattr(calibration, "minimize", overrunning)
-    path = scenario_file(tmp_path)
-    csv = truth_observations(path, tmp_path)
-    observations = load_observations(csv, flowsim.load_scenario(path))
-    kwargs = {"replications": 1, "seed": 7, "workers": 1, "pilot_replications": 1}
-    result = calibrate(str(path), observations, out_dir=tmp_path / "a", budget=12, **kwargs)
+    result = calibrate_two_borders(tmp_path, budget=12)
     assert result.evaluations == 12 and not result.converged
     records = [json.loads(line) for line in (tmp_path / "a" / "evaluations.jsonl").open()]
     optimizer, profile = records[:8], records[8:]
@@ -431,16 +438,12 @@ def test_profiles_stand_as_evidence_when_none_is_left_for_a_better_point(tmp_pat
         return OptimizeResult(success=True, status=0, message="converged")
 
     monkeypatch.setattr(calibration, "minimize", away_from_the_truth)
-    path = scenario_file(tmp_path)
-    csv = truth_observations(path, tmp_path)
-    observations = load_observations(csv, flowsim.load_scenario(path))
-    kwargs = {"replications": 1, "seed": 7, "workers": 1, "pilot_replications": 1}
-    result = calibrate(str(path), observations, out_dir=tmp_path / "a", budget=12, **kwargs)
+    result = calibrate_two_borders(tmp_path, budget=12)
     params = result.params.set_index("name")
     assert result.stopped == "a profile evaluation improved on the optimum"
     assert params.loc["attract", "fitted"] == pytest.approx(TRUE_ATTRACT, abs=0.01), "better point"
     assert np.isfinite(params.loc["rate", "se"]), "the rate's profile around the first best"
     assert not params["identified"].any()
-    replayed = calibrate(str(path), observations, out_dir=tmp_path / "a", budget=12, **kwargs)
+    replayed = calibrate_two_borders(tmp_path, budget=12)
     pd.testing.assert_frame_equal(replayed.params, result.params)
     assert replayed.stopped == result.stopped
