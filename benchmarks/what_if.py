@@ -91,16 +91,12 @@ class EventFreeModel(Model):
         for mode, stage in site.exit.items():
             site.exit[mode] = LaneRecursionStage(stage, site, self.horizon)
 
-    def _dispatch(self, origin: int, klass: int, batch: Any, chosen: Any) -> None:
+    def _dispatch(self, origin: int, klass: int, batch: Any, chosen: Any, on_way: Any) -> None:
         """The engine's dispatch, then each party's arrival at once instead of as an event."""
-        env = self.env
-        calls, env.calls = env.calls, []
-        try:
-            super()._dispatch(origin, klass, batch, chosen)
-        finally:
-            arrivals, env.calls = env.calls, calls
-        # Pushed in time order (one origin, no travel time), so the heap is a sorted list.
-        for t, _, arrive, party in arrivals:
+        mine: Any = ([], [], [])
+        super()._dispatch(origin, klass, batch, chosen, mine)
+        # In time order already (one origin, no travel time): no sort is needed.
+        for t, arrive, party in zip(*mine, strict=True):
             arrive(party, t)
 
 

@@ -3,7 +3,8 @@
 A stage is a set of lanes serving one FCFS queue. Lanes are not processes: a service
 completion is one call on the hot-path calendar (`Calendar.call_in`) that starts the
 next party, so a party costs one event per stage. Reneging is exact but lazy: deadlines
-sit in a heap and are settled, in time order, before any change of the queue.
+sit in a heap and are settled, in time order, before any change of the queue; the
+deadlines of parties already served are dropped in bulk once they are half the heap.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from flowsim.engine.rules import Rule
 
 INF = float("inf")
+#: Stale deadlines tolerated beyond the queue's length before they are dropped.
+COMPACT_SLACK = 256
 
 
 class Stage:
@@ -127,6 +130,22 @@ class Stage:
         if self.renege and party.deadline < INF:
             self._seq += 1
             heapq.heappush(self.deadlines, (party.deadline, self._seq, party))
+            if len(self.deadlines) > 2 * self.waiting_units + COMPACT_SLACK:
+                self._compact_deadlines()
+
+    def _compact_deadlines(self) -> None:
+        """Drop the deadlines of parties no longer waiting here (served, or gone).
+
+        Stale deadlines would only be popped and skipped later, one heap operation each;
+        dropping them in one pass once they are half the heap keeps it as small as the
+        queue, at a constant cost per party. The order of the rest is unchanged.
+        """
+        self.deadlines = [
+            entry
+            for entry in self.deadlines
+            if entry[2].state == WAITING and entry[2].stage is self
+        ]
+        heapq.heapify(self.deadlines)
 
     def settle(self, now: float) -> None:
         """Let every party whose patience ran out by `now` leave, at its own deadline."""

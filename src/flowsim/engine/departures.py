@@ -10,6 +10,7 @@ hour it will happen, at the route's checkpoint (the checkpoint of entry for
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from itertools import accumulate
 from typing import TYPE_CHECKING
 
@@ -55,11 +56,9 @@ class CountryDepartures:
 
     def __call__(self, party: Party, site: Site, now: float) -> None:
         """Count the departure of an admitted party, if it takes a route."""
-        u = self._route()
-        for i, threshold in enumerate(self._surge if party.surge else self._normal):
-            if u < threshold:
-                hour = int((now + self._stay[i]()) // 60.0)
-                if hour < self._n_hours:
-                    where = self._counted_at[i] or site
-                    where.counters.departures[hour] += party.size
-                return
+        i = bisect_right(self._surge if party.surge else self._normal, self._route())
+        if i < len(self._stay):  # the first route whose cumulative share exceeds the draw
+            hour = int((now + self._stay[i]()) // 60.0)
+            if hour < self._n_hours:
+                where = self._counted_at[i] or site
+                where.counters.departures[hour] += party.size

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
-import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -30,6 +29,10 @@ from flowsim.monitor import STOCK_METRICS, Monitor
 from flowsim.scenario.schema import Scenario, Targets
 from flowsim.streams import Draws, Streams, buffered
 from flowsim.timebase import Clock, local_time_of_day_minutes, zone
+
+#: A block's parties on their way: when each reaches its checkpoint, the checkpoint's
+#: `arrive`, and the party (parallel lists, in the order the parties were drawn).
+_OnTheirWay = tuple[list[float], list[Callable[[Party, float], None]], list[Party]]
 
 
 class _Call(simpy.events.Event):
@@ -251,21 +254,29 @@ class Model:
         b = round(now / self._block_minutes)
         end = min(now + self._block_minutes, self.horizon)
         self.chooser.refresh()
+        on_way: _OnTheirWay = ([], [], [])
         for o, sources in enumerate(self._sources):
             for k, source in enumerate(sources):
                 baseline, surge = self._expected[0, o, k, b], self._expected[1, o, k, b]
                 if baseline + surge > 0:
                     batch = source.draw(b, baseline, surge, now, end)
                     if batch.times.size:
-                        self._dispatch(o, k, batch, self.chooser.choose(o, k, batch))
+                        self._dispatch(o, k, batch, self.chooser.choose(o, k, batch), on_way)
+        due, arrive, parties = on_way
+        order = sorted(range(len(due)), key=due.__getitem__)  # stable: ties keep their order
+        self.env.call_each(
+            [due[i] for i in order], [arrive[i] for i in order], [parties[i] for i in order]
+        )
         if end < self.horizon:
             self._call(end, self._block, urgent=False)
 
-    def _dispatch(self, origin: int, klass: int, batch, chosen: np.ndarray) -> None:
-        """Count a block's parties out and put each on its way (the per-party loop is hot)."""
+    def _dispatch(
+        self, origin: int, klass: int, batch, chosen: np.ndarray, on_way: _OnTheirWay
+    ) -> None:
+        """Count a block's parties out and add each to `on_way` (the per-party loop is hot)."""
         chooser, now = self.chooser, self.env.now
         deters, alt_mode, arrivals = chooser.deters, chooser.alt_mode, self._arrivals
-        calls, seq = self.env.calls, self.env.seq
+        add_due, add_arrive, add_party = (column.append for column in on_way)
         set_out, stayed = self.monitor.origins[origin]
         times = batch.times
         sites = chooser.alt_site_array[chosen] if chosen.size and chooser.alt_site else chosen
@@ -313,7 +324,9 @@ class Model:
                 party.state = DONE
                 continue
             party.mode = alt_mode[alt]
-            heapq.heappush(calls, (at, next(seq), arrivals[site], party))  # `_send`, inlined
+            add_due(at)  # `_send`, inlined
+            add_arrive(arrivals[site])
+            add_party(party)
 
     def _after_deterrence(self, party: Party, alt: int) -> int:
         """What an informed party chooses once word of rules deters it (`NO_CHOICE`: stays home)."""
