@@ -16,7 +16,7 @@ import pytest
 from flowsim.checks import check_scenario, observation_warnings
 from flowsim.cli import main
 from flowsim.errors import FlowsimError, ScenarioError
-from flowsim.observations import load_observations
+from flowsim.inference.observations import load_observations
 from flowsim.scenario import load_scenario
 
 CORPUS = Path(__file__).parent / "bad_inputs"

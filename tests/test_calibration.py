@@ -12,9 +12,9 @@ import yaml
 from builders import single_checkpoint
 
 import flowsim
-from flowsim.calibration import calibrate
 from flowsim.cli import main
-from flowsim.observations import COLUMNS, load_observations
+from flowsim.inference.calibration import calibrate
+from flowsim.inference.observations import COLUMNS, load_observations
 from flowsim.scenario.loader import deep_merge
 
 TRUE_RATE, TRUE_ATTRACT = 600.0, 0.8
@@ -317,7 +317,7 @@ def test_the_budget_is_a_hard_cap_and_an_unconverged_fit_says_so(tmp_path, capsy
 
 
 def test_identified_needs_a_profile_that_rises_on_both_sides():
-    from flowsim.calibration import FreeParameter, _profile
+    from flowsim.inference.calibration import FreeParameter, _profile
 
     def falling(unit):
         return 1.0 - 0.01 * unit[0]  # still falling to the right: no minimum at 0.5
@@ -406,7 +406,7 @@ def calibrate_two_borders(tmp_path, budget):
 
 def test_an_optimizer_that_overruns_its_share_leaves_the_profiles_theirs(tmp_path, monkeypatch):
     """Nelder-Mead may pass its maxfev in an iteration; the last 2n evaluations stay profiles."""
-    import flowsim.calibration as calibration
+    import flowsim.inference.calibration as calibration
 
     def overrunning(fun, x0, method, bounds, options):
         for k in range(options["maxfev"] + 5):  # as a shrink step would
@@ -428,7 +428,7 @@ def test_profiles_stand_as_evidence_when_none_is_left_for_a_better_point(tmp_pat
     """A profile point beats the best; with no budget to profile it, the first profiles are kept."""
     from scipy.optimize import OptimizeResult
 
-    import flowsim.calibration as calibration
+    import flowsim.inference.calibration as calibration
 
     near_truth = np.array([(TRUE_RATE - 100.0) / 1400.0, (TRUE_ATTRACT + 2.0) / 4.0 - 0.08])
 

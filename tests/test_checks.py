@@ -12,7 +12,7 @@ from test_policies import two_borders
 
 from flowsim.checks import scenario_warnings
 from flowsim.cli import main
-from flowsim.observations import COLUMNS
+from flowsim.inference.observations import COLUMNS
 from flowsim.scenario import load_scenario
 from flowsim.scenario.loader import deep_merge
 

@@ -204,7 +204,7 @@ def test_compare_and_validate_print_no_numpy_warning_and_leave_undefined_figures
 ):
     import warnings
 
-    from flowsim.observations import COLUMNS
+    from flowsim.inference.observations import COLUMNS
 
     quiet = deep_merge(two_borders(), {"demand": {"origins": {"home": {"baseline_per_day": 2}}}})
     base, other = tmp_path / "base.yaml", tmp_path / "other.yaml"

@@ -20,10 +20,10 @@ from test_compare import BAN
 from test_policies import two_borders
 
 import flowsim
-from flowsim.calibration import calibrate
 from flowsim.cli import main
 from flowsim.executors import open_executor
-from flowsim.observations import load_observations
+from flowsim.inference.calibration import calibrate
+from flowsim.inference.observations import load_observations
 
 distributed = pytest.importorskip("distributed")
 

@@ -96,10 +96,10 @@ elif point == "set_aside":  # no atomic swap: the old result renamed away, the n
 elif point == "in_place":  # the new result in place, the command not yet finished
     after(atomic, "_put_in_place")
 elif point == "evaluation":  # k new calibration evaluations logged
-    from flowsim.calibration import EvaluationLog
+    from flowsim.inference.calibration import EvaluationLog
     after(EvaluationLog, "add", nth)
 elif point == "half_line":  # SIGKILL with the k-th new evaluation half written
-    from flowsim.calibration import EvaluationLog
+    from flowsim.inference.calibration import EvaluationLog
     original = EvaluationLog.add
     def add(self, record):
         if nth():
@@ -500,7 +500,7 @@ def test_a_finished_calibration_reruns_no_evaluation_after_a_kill_mid_line(tmp_p
 def test_disk_full_while_logging_an_evaluation_is_one_clear_line(
     tmp_path, calibration, capsys, monkeypatch
 ):
-    from flowsim.calibration import EvaluationLog
+    from flowsim.inference.calibration import EvaluationLog
 
     command, _ = calibration
     out = tmp_path / "cal"

@@ -12,8 +12,8 @@ from test_calibration import scenario_file, truth_observations
 import flowsim
 from flowsim.cli import main
 from flowsim.errors import RunError
-from flowsim.holdout import held_out, split_selectors
-from flowsim.observations import load_observations
+from flowsim.inference.holdout import held_out, split_selectors
+from flowsim.inference.observations import load_observations
 
 ROOT = Path(__file__).parent.parent
 

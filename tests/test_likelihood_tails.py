@@ -15,9 +15,9 @@ import pytest
 from scipy.stats import norm
 
 from flowsim.cli import main
-from flowsim.fit import fit_table, log_error
-from flowsim.likelihood import REPORTING_ERROR, covered, log_likelihood, within_tolerance
-from flowsim.observations import Observation
+from flowsim.inference.fit import fit_table, log_error
+from flowsim.inference.likelihood import REPORTING_ERROR, covered, log_likelihood, within_tolerance
+from flowsim.inference.observations import Observation
 from flowsim.timebase import Clock
 
 START = dt.datetime(2022, 9, 2, tzinfo=dt.UTC)

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from flowsim.checks import check_scenario
 from flowsim.errors import FlowsimError
-from flowsim.observations import COLUMNS, load_observations
+from flowsim.inference.observations import COLUMNS, load_observations
 from flowsim.scenario import Scenario, load_scenario
 
 VALID = (Path(__file__).parent / "scenarios" / "small.yaml").read_text(encoding="utf-8")

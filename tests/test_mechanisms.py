@@ -237,7 +237,7 @@ def test_queue_length_counts_each_mode_at_its_own_spacing():
 
 def test_car_wait_hours_is_the_mean_wait_of_those_admitted_by_car():
     """The observation operator of a car-queue wait against the trace of the same run."""
-    from flowsim.observations import Observation, simulate_observation
+    from flowsim.inference.observations import Observation, simulate_observation
     from flowsim.timebase import Clock
 
     scenario = flowsim.load_scenario(SMALL)

@@ -12,8 +12,8 @@ from builders import build, single_checkpoint
 
 import flowsim
 from flowsim.errors import ObservationError
-from flowsim.likelihood import covered, log_likelihood, within_tolerance
-from flowsim.observations import (
+from flowsim.inference.likelihood import covered, log_likelihood, within_tolerance
+from flowsim.inference.observations import (
     COLUMNS,
     Observation,
     _number,
@@ -285,7 +285,7 @@ def test_coverage_and_tolerance_rules():
 def test_fit_breakdown_summarises_each_group_of_figures():
     import pandas as pd
 
-    from flowsim.fit import breakdown_lines, fit_breakdown
+    from flowsim.inference.fit import breakdown_lines, fit_breakdown
 
     table = pd.DataFrame(
         {

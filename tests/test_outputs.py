@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import flowsim.calibration
+import flowsim.inference.calibration
 import flowsim.runner
 from flowsim.cli import main
 
@@ -24,7 +24,7 @@ def no_run(monkeypatch):
         raise AssertionError("the command ran before checking its output")
 
     monkeypatch.setattr(flowsim.runner, "run", refuse)
-    monkeypatch.setattr(flowsim.calibration, "calibrate", refuse)
+    monkeypatch.setattr(flowsim.inference.calibration, "calibrate", refuse)
 
 
 def refused(argv: list[str], capsys) -> str:

@@ -12,8 +12,8 @@ from test_policies import two_borders
 import flowsim
 from flowsim.compare import compare
 from flowsim.errors import RunError
-from flowsim.fit import validate
-from flowsim.observations import COLUMNS, load_observations
+from flowsim.inference.fit import validate
+from flowsim.inference.observations import COLUMNS, load_observations
 from flowsim.plotting import (
     comparison_daily_figure,
     daily_metric_figure,

@@ -17,7 +17,7 @@ SMALL = Path(__file__).parent / "scenarios" / "small.yaml"
 
 
 def observations_csv(folder: Path) -> Path:
-    from flowsim.observations import COLUMNS
+    from flowsim.inference.observations import COLUMNS
 
     path = folder / "observations.csv"
     path.write_text(

@@ -62,7 +62,7 @@ def page(tmp_path_factory):
 
 
 def test_a_calibration_folder_with_the_short_fit_table_still_reads(tmp_path):
-    from flowsim.fit import FIT_COLUMNS
+    from flowsim.inference.fit import FIT_COLUMNS
 
     obs = observations_csv(tmp_path)
     argv = ["validate", str(SMALL), "--observations", str(obs), "-n", "1", "-j", "1", "-q"]

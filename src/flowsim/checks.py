@@ -19,7 +19,7 @@ from typing import Any
 
 from flowsim.distributions import continuous
 from flowsim.errors import one_line
-from flowsim.observations import COUNT_METRICS, Observation, status
+from flowsim.inference.observations import COUNT_METRICS, Observation, status
 from flowsim.scenario.loader import load_with_origins
 from flowsim.scenario.schema import (
     AccessRestriction,

@@ -121,7 +121,7 @@ def _add_hold_out(p: argparse.ArgumentParser, text: str) -> None:
 
 
 def _held_out(args: argparse.Namespace, observations) -> frozenset[str]:
-    from flowsim.holdout import held_out, split_selectors
+    from flowsim.inference.holdout import held_out, split_selectors
 
     return held_out(observations, split_selectors(args.hold_out))
 
@@ -153,7 +153,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.no_plot:
         fit = None
         if observations is not None:
-            from flowsim.fit import validate
+            from flowsim.inference.fit import validate
 
             fit = validate(result, observations)
         figures = {
@@ -253,7 +253,7 @@ def _load(path: str, overrides: Sequence[str]):
 
 def _observations(args: argparse.Namespace, scenario):
     from flowsim.checks import observation_warnings
-    from flowsim.observations import file_record, load_observations
+    from flowsim.inference.observations import file_record, load_observations
 
     observations = load_observations(args.observations, scenario)
     args.observations_record = file_record(args.observations)
@@ -263,7 +263,13 @@ def _observations(args: argparse.Namespace, scenario):
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """``flowsim validate``: hold reported figures against a run."""
-    from flowsim.fit import FIT_COLUMNS, breakdown_lines, fit_breakdown, summarize_fit, validate
+    from flowsim.inference.fit import (
+        FIT_COLUMNS,
+        breakdown_lines,
+        fit_breakdown,
+        summarize_fit,
+        validate,
+    )
     from flowsim.plotting import figure_bytes, fit_figure, run_figures
     from flowsim.runner import run
 
@@ -310,10 +316,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from flowsim.atomic import atomic_write_bytes, atomic_write_text
-    from flowsim.calibration import calibrate, fitted_name, fitted_yaml
     from flowsim.executors import default_workers, open_executor
-    from flowsim.fit import FIT_COLUMNS, breakdown_lines, fit_breakdown, summarize_fit, validate
     from flowsim.fitted_base import FITTED_HEADER
+    from flowsim.inference.calibration import calibrate, fitted_name, fitted_yaml
+    from flowsim.inference.fit import (
+        FIT_COLUMNS,
+        breakdown_lines,
+        fit_breakdown,
+        summarize_fit,
+        validate,
+    )
     from flowsim.plotting import figure_bytes, fit_figure
     from flowsim.runner import run
     from flowsim.scenario import load_scenario
@@ -436,7 +448,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         check_comparable(scenarios[0], other, file=path)
     fit = None
     if args.observations:
-        from flowsim.fit import validate
+        from flowsim.inference.fit import validate
 
         observations = _observations(args, scenarios[0])
     out = Path(args.out)
@@ -691,9 +703,15 @@ _FIGURES = (
 #: The modules each command needs, imported up front by `_import_libraries`.
 _LIBRARIES = {
     "run": ("flowsim.checks", "flowsim.runner", *_FIGURES),
-    "validate": ("flowsim.checks", "flowsim.fit", "flowsim.runner", *_FIGURES),
-    "calibrate": ("flowsim.checks", "flowsim.calibration", "flowsim.fit", "tqdm", *_FIGURES),
-    "compare": ("flowsim.checks", "flowsim.compare", "flowsim.fit", *_FIGURES),
+    "validate": ("flowsim.checks", "flowsim.inference.fit", "flowsim.runner", *_FIGURES),
+    "calibrate": (
+        "flowsim.checks",
+        "flowsim.inference.calibration",
+        "flowsim.inference.fit",
+        "tqdm",
+        *_FIGURES,
+    ),
+    "compare": ("flowsim.checks", "flowsim.compare", "flowsim.inference.fit", *_FIGURES),
     "report": ("flowsim.report",),
     "check": ("flowsim.checks",),
     "resolve": ("flowsim.scenario",),

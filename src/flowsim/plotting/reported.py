@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from flowsim.inference.observations import WAIT_METRICS
 from flowsim.monitor import STOCK_METRICS
-from flowsim.observations import WAIT_METRICS
 from flowsim.plotting.axes import local
 from flowsim.results import ALL, RunResult
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from flowsim.likelihood import REPORTING_ERROR, covered, log_likelihood, within_tolerance
-from flowsim.observations import Observation, simulate_observation, status
+from flowsim.inference.likelihood import REPORTING_ERROR, covered, log_likelihood, within_tolerance
+from flowsim.inference.observations import Observation, simulate_observation, status
 from flowsim.results import RunResult
 from flowsim.timebase import Clock
 

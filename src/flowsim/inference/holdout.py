@@ -13,7 +13,7 @@ import fnmatch
 from collections.abc import Sequence
 
 from flowsim.errors import RunError
-from flowsim.observations import Observation
+from flowsim.inference.observations import Observation
 
 FIELDS = ("id", "metric", "country", "checkpoint", "date")
 

@@ -24,7 +24,7 @@ import math
 import numpy as np
 from scipy.special import log_ndtr
 
-from flowsim.observations import Observation
+from flowsim.inference.observations import Observation
 
 #: Default log-scale standard deviation of reporting error (about 10%).
 REPORTING_ERROR = 0.10

@@ -1,6 +1,6 @@
 """Calibration: tune a scenario's bounded parameters so the model matches reported figures.
 
-The objective is the negative log-likelihood of the observations (`flowsim.likelihood`)
+The objective is the negative log-likelihood of the observations (`flowsim.inference.likelihood`)
 given ``R`` replications run with the same seeds at every evaluation (common random
 numbers), so two parameter vectors are compared on the same arrivals and the objective
 is a deterministic, if rough, function of the parameters. It is minimised by
@@ -43,8 +43,8 @@ from flowsim import __version__
 from flowsim.errors import RunError
 from flowsim.executors import open_executor
 from flowsim.fitted_base import FITTED_HEADER, base_line, scenario_digest
-from flowsim.likelihood import REPORTING_ERROR, log_likelihood, log_variance
-from flowsim.observations import Observation, simulate_observation, status
+from flowsim.inference.likelihood import REPORTING_ERROR, log_likelihood, log_variance
+from flowsim.inference.observations import Observation, simulate_observation, status
 from flowsim.runner import map_replications, simulate
 from flowsim.scenario import Scenario
 from flowsim.scenario.loader import RawScenario, load_with_origins, whole_number_uses
