@@ -229,6 +229,10 @@ def test_cli_calibrate_and_validate(tmp_path, capsys):
         "sim_p95",
         "log_error",
         "covered",
+        "pred_p05",
+        "pred_p50",
+        "pred_p95",
+        "covered_pred",
         "status",
         "held_out",
     ]

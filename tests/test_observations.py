@@ -294,6 +294,7 @@ def test_fit_breakdown_summarises_each_group_of_figures():
             "status": ["ok", "ok", "ok", "not_modelled"],
             "log_error": [0.1, -0.3, 0.5, float("nan")],
             "covered": [True, False, True, float("nan")],
+            "covered_pred": [True, True, True, float("nan")],
             "within_tolerance": [True, False, False, float("nan")],
             "log_likelihood": [-1.0, -2.0, -4.0, float("nan")],
         }
@@ -303,6 +304,8 @@ def test_fit_breakdown_summarises_each_group_of_figures():
     assert rows.loc["seed reports (S...)", "median_abs_log_error"] == pytest.approx(0.2)
     assert rows.loc["more reports (R-...)", "max_abs_log_error"] == pytest.approx(0.5)
     assert rows.loc["all", "log_likelihood"] == pytest.approx(-7.0)
+    assert rows.loc["all", "coverage"] == pytest.approx(2 / 3)
+    assert rows.loc["all", "coverage_pred"] == 1.0
     assert "refusals" not in rows.index  # no modelled refusal figure
     assert len(breakdown_lines(fit_breakdown(table))) == 1 + len(rows)
 

@@ -9,7 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from flowsim.inference.likelihood import REPORTING_ERROR, covered, log_likelihood, within_tolerance
+from flowsim.inference.likelihood import (
+    REPORTING_ERROR,
+    covered,
+    log_likelihood,
+    predictive_quantiles,
+    within_tolerance,
+)
 from flowsim.inference.observations import Observation, simulate_observation, status
 from flowsim.results import RunResult
 from flowsim.timebase import Clock
@@ -27,6 +33,10 @@ FIT_COLUMNS = [
     "sim_p95",
     "log_error",
     "covered",
+    "pred_p05",
+    "pred_p50",
+    "pred_p95",
+    "covered_pred",
     "status",
 ]
 
@@ -60,6 +70,10 @@ def fit_table(
 ) -> pd.DataFrame:
     """One row per observation: reported, simulated quantiles, log error, coverage, status.
 
+    ``sim_p05..sim_p95`` are quantiles of the simulated figure over replications;
+    ``pred_p05..pred_p95`` those of the figure as it would be reported (the replications
+    with the reporting error), and ``covered_pred`` whether the report falls in that band.
+
     `held_out` names the figures the scenario was not calibrated on (column ``held_out``).
     """
     rows = []
@@ -75,6 +89,10 @@ def fit_table(
             "sim_p95": np.nan,
             "log_error": np.nan,
             "covered": np.nan,
+            "pred_p05": np.nan,
+            "pred_p50": np.nan,
+            "pred_p95": np.nan,
+            "covered_pred": np.nan,
             "status": status(obs, clock),
             "country": "+".join(obs.countries),
             "checkpoint": "+".join(obs.checkpoints) if len(obs.checkpoints) <= 3 else "",
@@ -92,7 +110,12 @@ def fit_table(
             row["status"] = UNDEFINED  # e.g. the mean wait of a window in which nobody entered
         if row["status"] == "ok" and sims is not None:
             p05, p50, p95 = (float(v) for v in np.nanquantile(sims, [0.05, 0.5, 0.95]))
+            pred05, pred50, pred95 = predictive_quantiles(sims, reporting_error=reporting_error)
             row.update(
+                pred_p05=pred05,
+                pred_p50=pred50,
+                pred_p95=pred95,
+                covered_pred=covered(obs, pred05, pred95),
                 sim_p05=p05,
                 sim_p50=p50,
                 sim_p95=p95,
@@ -139,6 +162,7 @@ class FitSummary:
     log_likelihood: float
 
     undefined: int = 0
+    coverage_pred: float = math.nan
 
     def lines(self) -> list[str]:
         """Human-readable summary."""
@@ -150,7 +174,8 @@ class FitSummary:
         return [
             f"observations: {self.observations} ({self.modelled} modelled{undefined})",
             f"median |log error|: {show(self.median_abs_log_error, '.3f')}",
-            f"coverage of the 90% band: {show(self.coverage, '.0%')}",
+            f"coverage of the 90% band: {show(self.coverage, '.0%')} of the simulated figure, "
+            f"{show(self.coverage_pred, '.0%')} of the figure as reported (with reporting error)",
             f"within reported bounds or 15% of the value: {show(self.within_tolerance, '.0%')}",
             f"log-likelihood: {show(self.log_likelihood, '.2f')}",
         ]
@@ -169,6 +194,7 @@ def summarize_fit(table: pd.DataFrame) -> FitSummary:
         else math.nan,
         log_likelihood=float(ok["log_likelihood"].sum()) if len(ok) else math.nan,
         undefined=int((table["status"] == UNDEFINED).sum()),
+        coverage_pred=float(ok["covered_pred"].astype(float).mean()) if len(ok) else math.nan,
     )
 
 
@@ -208,6 +234,7 @@ def fit_breakdown(table: pd.DataFrame) -> pd.DataFrame:
                 "median_abs_log_error": float(errors.median()),
                 "max_abs_log_error": float(errors.max()),
                 "coverage": float(part["covered"].astype(float).mean()),
+                "coverage_pred": float(part["covered_pred"].astype(float).mean()),
                 "within_tolerance": float(part["within_tolerance"].astype(float).mean()),
                 "log_likelihood": float(part["log_likelihood"].sum()),
             }
@@ -217,11 +244,15 @@ def fit_breakdown(table: pd.DataFrame) -> pd.DataFrame:
 
 def breakdown_lines(breakdown: pd.DataFrame) -> list[str]:
     """The breakdown as aligned text lines."""
-    lines = [f"{'group':<22} {'n':>3} {'median|le|':>10} {'max|le|':>8} {'cover':>6} {'loglik':>9}"]
+    lines = [
+        f"{'group':<22} {'n':>3} {'median|le|':>10} {'max|le|':>8} {'cover':>6} "
+        f"{'c.pred':>6} {'loglik':>9}"
+    ]
     for r in breakdown.itertuples():
         lines.append(
             f"{r.group:<22} {r.figures:>3} {r.median_abs_log_error:>10.3f} "
-            f"{r.max_abs_log_error:>8.3f} {r.coverage:>6.0%} {r.log_likelihood:>9.2f}"
+            f"{r.max_abs_log_error:>8.3f} {r.coverage:>6.0%} {r.coverage_pred:>6.0%} "
+            f"{r.log_likelihood:>9.2f}"
         )
     return lines
 

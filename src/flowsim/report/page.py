@@ -109,6 +109,14 @@ def _scenario_section(page: Page, folder: Path) -> None:
     page.add(_provenance(meta, folder))
 
 
+def _pred(ok: pd.DataFrame) -> str:
+    """The coverage of the predictive band, where the fit table has it (older ones do not)."""
+    if "covered_pred" not in ok:
+        return ""
+    share = ok["covered_pred"].astype(float).mean()
+    return f", {share:.0%} inside the 90% band of the figure as reported (with reporting error)"
+
+
 def _fit_section(page: Page, folder: Path, label: str, note: str = "") -> None:
     fit = pd.read_csv(folder / "fit.csv")
     ok = fit[fit["status"] == "ok"]
@@ -116,7 +124,8 @@ def _fit_section(page: Page, folder: Path, label: str, note: str = "") -> None:
     page.add(
         f"<p>{len(fit)} reported figures, {len(ok)} modelled; median |log(simulated / reported)| "
         f"{number(ok['log_error'].abs().median())}; "
-        f"{ok['covered'].astype(float).mean():.0%} inside the simulated 90% band.{note}</p>"
+        f"{ok['covered'].astype(float).mean():.0%} inside the simulated 90% band{_pred(ok)}."
+        f"{note}</p>"
     )
     page.add(
         page.table(fit_rows(fit), text_columns=TEXT_FIT_COLUMNS),
