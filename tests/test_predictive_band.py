@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from scipy.optimize import brentq
+from scipy.special import log_ndtr
 from scipy.stats import norm
 
 from flowsim.inference.likelihood import predictive_quantiles
@@ -37,9 +39,23 @@ def test_the_band_is_the_mixture_over_replications():
 
 
 def test_no_reporting_error_gives_the_replications_quantiles():
-    simulated = np.array([3.0, 10.0, 30.0, 100.0])
-    expected = np.expm1(np.quantile(np.log1p(simulated), PROBS))
+    simulated = np.array([0.0, 3.0, 10.0, 30.0, 100.0])
+    expected = np.quantile(simulated, PROBS)  # what sim_p05..sim_p95 are
     assert predictive_quantiles(simulated, PROBS, reporting_error=0.0) == pytest.approx(expected)
+
+
+def test_a_quantile_between_replications_far_apart_is_the_exact_root():
+    # 1 replication at 0 and 19 at 6, sd 0.1: F is 1/20 to double precision all the way
+    # between them, so p05 is where the upper tail of the first balances the lower tails
+    # of the others, Phi(-q / s) = 19 Phi((q - log1p 6) / s), solved here on a log scale.
+    simulated = np.array([0.0] + [6.0] * 19)
+    m, s = math.log1p(6.0), 0.1
+    root = brentq(lambda q: log_ndtr(-q / s) - math.log(19) - log_ndtr((q - m) / s), 0.0, m)
+    assert predictive_quantiles(simulated, PROBS, s)[0] == pytest.approx(math.expm1(root))
+
+
+def test_a_tiny_reporting_error_gives_the_value_itself():
+    assert predictive_quantiles(np.array([1000.0]), PROBS, 1e-18) == pytest.approx([1000.0] * 3)
 
 
 def test_a_count_near_zero_is_never_predicted_negative():

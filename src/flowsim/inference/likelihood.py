@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 from scipy.optimize import brentq
-from scipy.special import log_ndtr, ndtr
+from scipy.special import log_ndtr, logsumexp, ndtr
 
 from flowsim.inference.observations import Observation
 
@@ -102,22 +102,42 @@ def predictive_quantiles(
 
     Each replication's value ``x`` becomes ``log1p(y) ~ N(log1p(x), reporting_error^2)``,
     the error model of `log_likelihood`; the predictive distribution is the equal mixture
-    over replications, and its quantiles are solved exactly (no sampling). A reported
-    count is never negative, so a quantile below 0 is 0.
+    over replications, and its quantiles are solved exactly (no sampling). Without
+    reporting error they are the replications' own quantiles. A reported count is never
+    negative, so a quantile below 0 is 0.
     """
-    values = np.asarray(simulated, dtype=float)
-    logs = np.log1p(np.maximum(values[np.isfinite(values)], 0.0))
-    if logs.size == 0:
+    values = np.maximum(np.asarray(simulated, dtype=float), 0.0)  # as `log_likelihood` reads them
+    values = values[np.isfinite(values)]
+    if values.size == 0:
         return [math.nan] * len(probs)
     if reporting_error <= 0:
-        return [float(v) for v in np.expm1(np.quantile(logs, probs))]
-    low, high = logs.min() - 9 * reporting_error, logs.max() + 9 * reporting_error
+        return [float(v) for v in np.quantile(values, probs)]
+    logs = np.log1p(values)
+    pad = max(9 * reporting_error, 1e-6)
+    low, high = logs.min() - pad, logs.max() + pad
 
     def quantile(p: float) -> float:
-        q = brentq(lambda q: float(ndtr((q - logs) / reporting_error).mean()) - p, low, high)
+        q = brentq(lambda q: _mixture_excess(q, logs, reporting_error, p), low, high, xtol=1e-12)
         return max(0.0, math.expm1(q))
 
     return [quantile(p) for p in probs]
+
+
+def _mixture_excess(q: float, logs: np.ndarray, sigma: float, p: float) -> float:
+    """``n * (F(q) - p)`` for the mixture CDF ``F``, exact in the gaps between replications.
+
+    Summing the CDFs directly rounds to ``k / n`` between replications far apart, where
+    the root then could be anywhere in the gap. So the ``k`` replications below `q`
+    count whole, less their small upper tails, plus the small lower tails of those
+    above; where even those underflow, the two tails are compared on a log scale.
+    """
+    z = (q - logs) / sigma
+    below = z >= 0
+    whole = int(below.sum()) - logs.size * p
+    value = whole + float(ndtr(z[~below]).sum()) - float(ndtr(-z[below]).sum())
+    if value == 0.0 and abs(whole) < 1e-9:
+        return float(logsumexp(log_ndtr(z[~below])) - logsumexp(log_ndtr(-z[below])))
+    return value
 
 
 def covered(obs: Observation, p05: float, p95: float) -> bool:
