@@ -206,13 +206,16 @@ class Objective:
     def __call__(self, unit: Sequence[float]) -> float:
         """Loss at a point (from the log if it was evaluated before)."""
         unit = [float(np.clip(u, 0.0, 1.0)) for u in unit]
-        cached = self.log.get(unit)
-        if cached is not None:
-            self.visited.append(unit)
-            return cached["loss"]
-        if self.budget is not None and len(self.log.records) >= self.budget:
-            raise BudgetSpent
-        self.visited.append(unit)
+        record = self.log.get(unit)
+        if record is None:
+            if self.budget is not None and len(self.log.records) >= self.budget:
+                raise BudgetSpent
+            record = self._evaluate(unit)
+        self.visited.append(unit)  # only once it is in the log, for `_best`
+        return record["loss"]
+
+    def _evaluate(self, unit: list[float]) -> dict:
+        """Run the replications at a point and add the result to the log."""
         scenario = self.scenario_at(unit)
         outputs = map_replications(
             simulate,
@@ -227,17 +230,16 @@ class Objective:
             for obs in self.observations
             if obs.id in sims
         )
-        self.log.add(
-            {
-                "unit": unit,
-                "values": {p.name: p.value(u) for p, u in zip(self.params, unit, strict=True)},
-                "loss": loss,
-                "simulated": {k: [float(x) for x in v] for k, v in sims.items()},
-            }
-        )
+        record = {
+            "unit": unit,
+            "values": {p.name: p.value(u) for p, u in zip(self.params, unit, strict=True)},
+            "loss": loss,
+            "simulated": {k: [float(x) for x in v] for k, v in sims.items()},
+        }
+        self.log.add(record)
         if self.on_evaluation:
             self.on_evaluation()
-        return loss
+        return record
 
 
 def pilot_variances(

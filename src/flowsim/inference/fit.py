@@ -112,15 +112,15 @@ def fit_table(
             p05, p50, p95 = (float(v) for v in np.nanquantile(sims, [0.05, 0.5, 0.95]))
             pred05, pred50, pred95 = predictive_quantiles(sims, reporting_error=reporting_error)
             row.update(
-                pred_p05=pred05,
-                pred_p50=pred50,
-                pred_p95=pred95,
-                covered_pred=covered(obs, pred05, pred95),
                 sim_p05=p05,
                 sim_p50=p50,
                 sim_p95=p95,
                 log_error=figure_log_error(obs, p50),
                 covered=covered(obs, p05, p95),
+                pred_p05=pred05,
+                pred_p50=pred50,
+                pred_p95=pred95,
+                covered_pred=covered(obs, pred05, pred95),
                 within_tolerance=within_tolerance(obs, p50),
                 log_likelihood=log_likelihood(obs, sims, reporting_error),
             )
