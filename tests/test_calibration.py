@@ -108,6 +108,7 @@ def test_recovers_known_parameters(tmp_path):
         budget=60,
         out_dir=tmp_path / "cal",
         reporting_error=0.05,
+        method="point",
     )
     fitted = result.fitted_values
     assert fitted["rate"] == pytest.approx(TRUE_RATE, rel=0.08)
@@ -142,6 +143,7 @@ def test_unidentifiable_parameter_is_reported_as_such(tmp_path):
         workers=1,
         budget=25,
         out_dir=tmp_path / "cal",
+        method="point",
     )
     table = result.params.set_index("name")
     assert not table.loc["unused", "identified"]
@@ -269,7 +271,7 @@ def test_a_resumed_calibration_refuses_a_log_made_with_other_inputs(tmp_path, ca
     other.write_text(csv.read_text().replace("truth", "other", 1).replace(",1", ",2", 1))
     out = tmp_path / "cal"
     command = ["calibrate", str(path), "--observations", str(csv), "-n", "1", "--budget", "2",
-               "--pilot-replications", "1", "--validation-replications", "1", "-j", "1", "-q",
+               "--pilot-replications", "1", "--method", "point", "--validation-replications", "1", "-j", "1", "-q",
                "--out", str(out)]  # fmt: skip
     assert main(command) == 0
     log = (out / "evaluations.jsonl").read_text()
@@ -302,7 +304,7 @@ def test_the_budget_is_a_hard_cap_and_an_unconverged_fit_says_so(tmp_path, capsy
     csv = truth_observations(path, tmp_path)
     out = tmp_path / "cal"
     command = ["calibrate", str(path), "--observations", str(csv), "-n", "1", "--budget", "3",
-               "--pilot-replications", "1", "--validation-replications", "1", "-j", "1", "-q",
+               "--pilot-replications", "1", "--method", "point", "--validation-replications", "1", "-j", "1", "-q",
                "--out", str(out)]  # fmt: skip
     assert main(command) == 0
     records = [json.loads(line) for line in (out / "evaluations.jsonl").read_text().splitlines()]
@@ -348,7 +350,10 @@ def test_calibrate_help_states_the_true_defaults(capsys):
         main(["calibrate", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "replications per evaluation (default: 2)" in text
-    assert "most evaluations, the profiles' included (default: 80)" in text
+    assert (
+        "most evaluations of -n replications each, profiles or waves included (default: 80)" in text
+    )
+    assert "(default: posterior)" in text
     assert "(default: the scenario's)" not in text
 
 
@@ -357,7 +362,14 @@ def test_an_edit_of_the_scenario_during_a_calibration_does_not_change_its_model(
     path = scenario_file(tmp_path)
     csv = truth_observations(path, tmp_path)
     observations = load_observations(csv, flowsim.load_scenario(path))
-    kwargs = {"replications": 1, "seed": 7, "workers": 1, "budget": 5, "pilot_replications": 1}
+    kwargs = {
+        "replications": 1,
+        "seed": 7,
+        "workers": 1,
+        "budget": 5,
+        "pilot_replications": 1,
+        "method": "point",
+    }
     untouched = calibrate(str(path), observations, out_dir=tmp_path / "a", **kwargs)
     original = path.read_text()
     edited = yaml.safe_load(original)
@@ -379,7 +391,7 @@ def test_a_fitted_scenario_warns_when_its_base_changed_after_the_calibration(tmp
     csv = truth_observations(path, tmp_path)
     out = tmp_path / "cal"
     command = ["calibrate", str(path), "--observations", str(csv), "-n", "1", "--budget", "2",
-               "--pilot-replications", "1", "--validation-replications", "1", "-j", "1", "-q",
+               "--pilot-replications", "1", "--method", "point", "--validation-replications", "1", "-j", "1", "-q",
                "--out", str(out)]  # fmt: skip
     assert main(command) == 0
     fitted = out / "fitted.yaml"
@@ -404,7 +416,13 @@ def calibrate_two_borders(tmp_path, budget):
         scenario_file(tmp_path)
     csv = truth_observations(path, tmp_path)
     observations = load_observations(csv, flowsim.load_scenario(path))
-    kwargs = {"replications": 1, "seed": 7, "workers": 1, "pilot_replications": 1}
+    kwargs = {
+        "replications": 1,
+        "seed": 7,
+        "workers": 1,
+        "pilot_replications": 1,
+        "method": "point",
+    }
     return calibrate(str(path), observations, out_dir=tmp_path / "a", budget=budget, **kwargs)
 
 

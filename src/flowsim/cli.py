@@ -52,6 +52,21 @@ def _positive_float(text: str) -> float:
     return value
 
 
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
+
+
+def _duration(text: str) -> float:
+    """Seconds in ``90``, ``90s``, ``45m``, ``2h`` or ``1h30m``."""
+    match = _DURATION.match(text.strip())
+    if not text.strip() or match is None:
+        raise argparse.ArgumentTypeError(f"expected a duration such as 2h30m or 90s, got {text!r}")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    total = 3600 * hours + 60 * minutes + seconds
+    if total <= 0:
+        raise argparse.ArgumentTypeError(f"must be longer than 0 s, got {text!r}")
+    return total
+
+
 _ADDRESS = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:\[[0-9a-fA-F:.]+\]|[^\s/:\[\]]+):\d{1,5}$")
 
 
@@ -106,6 +121,16 @@ def _add_run_options(
     _add_force(p)
 
 
+def _add_parameters(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--parameters",
+        choices=("posterior", "point"),
+        default="posterior",
+        help="posterior: replication r takes draw r of the scenario's posterior, if it names "
+        "one; point: the values written in the scenario (default: %(default)s)",
+    )
+
+
 def _add_force(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--force",
@@ -147,6 +172,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         scheduler=args.scheduler,
         force=args.force,
+        parameters=args.parameters,
     )
     result = _provenance(args, result)
     figures = {}
@@ -288,6 +314,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         scheduler=args.scheduler,
         force=args.force,
+        parameters=args.parameters,
     )
     result = _provenance(args, result)
     table = validate(result, observations, args.reporting_error, held)
@@ -318,7 +345,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from flowsim.atomic import atomic_write_bytes, atomic_write_text
     from flowsim.executors import default_workers, open_executor
     from flowsim.fitted_base import FITTED_HEADER
-    from flowsim.inference.calibration import calibrate, fitted_name, fitted_yaml
+    from flowsim.inference.calibration import (
+        POSTERIOR_FILES,
+        calibrate,
+        fitted_name,
+        fitted_yaml,
+        write_posterior,
+    )
     from flowsim.inference.fit import (
         FIT_COLUMNS,
         breakdown_lines,
@@ -326,7 +359,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         summarize_fit,
         validate,
     )
-    from flowsim.plotting import figure_bytes, fit_figure
+    from flowsim.plotting import figure_bytes, fit_figure, posterior_figures
     from flowsim.runner import run
     from flowsim.scenario import load_scenario
 
@@ -338,7 +371,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     inputs = [*_scenario_files(args.scenario), Path(args.observations)]
     check_work_folder(out, force=args.force)
     written_here = ("evaluations.jsonl", "pilot.json", "parameters.csv", "fit.csv", "fit.png")
-    for written in (*written_here, "fit_summary.csv"):
+    for written in (*written_here, *POSTERIOR_FILES, "fit_summary.csv"):
         check_file(out / written, force=True, inputs=inputs)
     check_file(
         fitted_path, force=args.force, inputs=inputs, ours=starts_with(FITTED_HEADER.encode())
@@ -377,17 +410,34 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                 executor=executor,
                 restart=args.force,
                 force=args.force,
+                method=args.method,
+                time_budget=args.time_budget,
+                reserve_rounds=-(-args.validation_replications // workers),
             )
         finally:
             for bar in bars:
                 bar.close()
         if not result.converged:
-            _warn([f"not converged: {result.stopped}; the fit is the best point evaluated"])
+            what = "the posterior is doubtful" if result.posterior else "not converged"
+            _warn([f"{what}: {result.stopped}; the fit is the best point evaluated"])
         command = ["flowsim", *args.argv]
+        if result.posterior is not None:
+            figures = {
+                stem: figure_bytes(fig)
+                for stem, fig in posterior_figures(result.free, result.posterior).items()
+            }
+            write_posterior(out, result, figures)
         atomic_write_text(
             fitted_path,
             fitted_yaml(
-                Path(args.scenario), fitted_path, result, command, name, scenario, sorted(held)
+                Path(args.scenario),
+                fitted_path,
+                result,
+                command,
+                name,
+                scenario,
+                sorted(held),
+                out / "posterior.csv",
             ),
         )
         atomic_write_text(out / "parameters.csv", result.params.to_csv(index=False))
@@ -416,11 +466,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     atomic_write_text(out / "fit.csv", table[[*FIT_COLUMNS, "held_out"]].to_csv(index=False))
     atomic_write_text(out / "fit_summary.csv", breakdown.to_csv(index=False))
     atomic_write_bytes(out / "fit.png", figure_bytes(fit_plot))
-    print(
-        result.params[
-            ["name", "start", "fitted", "ci_low", "ci_high", "identified", "at_bound"]
-        ].to_string(index=False)
+    shown = (
+        ["name", "post_median", "post_ci_low", "post_ci_high", "ess", "moved_by_data"]
+        if result.posterior is not None
+        else ["name", "start", "fitted", "ci_low", "ci_high", "identified", "at_bound"]
     )
+    print(result.params[shown].to_string(index=False))
     for line in [*summarize_fit(table).lines(), *breakdown_lines(breakdown)]:
         print(line)
     print(f"{result.evaluations} evaluations; fitted scenario written to {fitted_path}")
@@ -468,6 +519,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         checkpoints=checkpoints,
         force=args.force,
+        parameters=args.parameters,
     )
     base = comparison.baseline
     if args.observations:
@@ -596,6 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trace", action="store_true", help="also write one row per party outcome")
     p.add_argument("--observations", help="reported figures to draw on the figures")
     p.add_argument("--no-plot", action="store_true", help="skip the figures")
+    _add_parameters(p)
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("validate", help="hold reported figures against a run of the scenario")
@@ -614,6 +667,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="log-scale sd of reporting error",
     )
     _add_hold_out(p, "mark these figures as held out of the calibration (as calibrate --hold-out)")
+    _add_parameters(p)
     p.set_defaults(handler=cmd_validate)
 
     p = sub.add_parser("calibrate", help="tune the scenario's parameters to reported figures")
@@ -627,10 +681,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--params", help="comma-separated parameters to tune (default: those with calibrate: true)"
     )
     p.add_argument(
+        "--method",
+        choices=("posterior", "point"),
+        default="posterior",
+        help="posterior: a point fit, then waves of simulated posterior draws; point: the "
+        "point fit and its loss profiles alone (default: %(default)s)",
+    )
+    p.add_argument(
         "--budget",
         type=_positive_int,
         default=80,
-        help="most evaluations, the profiles' included (default: %(default)s)",
+        help="most evaluations of -n replications each, profiles or waves included "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--time-budget",
+        type=_duration,
+        metavar="DURATION",
+        help="most wall time, e.g. 2h30m: no evaluation starts that would not end in time, "
+        "with time kept for the validation run",
     )
     p.add_argument(
         "--pilot-replications",
@@ -667,6 +736,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p)
     p.add_argument("--out", "-o", required=True, help="result folder")
     p.add_argument("--observations", help="reported figures to draw on the daily plot")
+    _add_parameters(p)
     p.set_defaults(handler=cmd_compare)
 
     p = sub.add_parser("report", help="one self-contained HTML page from result folders")

@@ -5,6 +5,13 @@ random numbers), so the difference ``other_r - baseline_r`` removes most of the 
 the two runs share. The 95% interval of the mean difference is Student's t on the
 paired differences; the unpaired (Welch) interval is reported beside it, to show what
 the pairing buys.
+
+When the scenarios carry a posterior, replication ``r`` of each runs with draw ``r`` of it
+(`flowsim.parameter_draws`), so each paired difference is one draw's effect on common
+random numbers. Beside the interval of the mean, ``post_ci_low, post_ci_high`` give the
+central 90% of the paired differences themselves: the effect's uncertainty over the
+posterior and the model's own noise, where the first interval holds only the Monte Carlo
+error of its mean.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ PEAKS = ("queue_vehicles", "queue_km")
 WAITS = ("wait_hours_mean", "wait_hours_p95")
 METRICS = (*TOTALS, *(f"peak_{m}" for m in PEAKS), *WAITS)
 ALL_COUNTRIES = "all countries"
+EFFECT_LEVEL = 0.90  #: central share of the paired differences in ``post_ci_low, post_ci_high``
 
 
 @dataclass(frozen=True)
@@ -141,11 +149,22 @@ def _intervals(diff: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, f
     return mean - half, mean + half, mean - half_unpaired, mean + half_unpaired
 
 
+def _effect_interval(diff: np.ndarray) -> tuple[float, float]:
+    """The central `EFFECT_LEVEL` of the finite paired differences."""
+    d = diff[np.isfinite(diff)]
+    if d.size < 2:
+        return math.nan, math.nan
+    tail = (1 - EFFECT_LEVEL) / 2
+    low, high = np.quantile(d, [tail, 1 - tail])
+    return float(low), float(high)
+
+
 def comparison_table(results: list[RunResult]) -> pd.DataFrame:
     """For each scenario, group, period and metric: mean and paired difference from the baseline.
 
     Columns: ``scenario, country, checkpoint, period, metric, mean, baseline_mean, diff_mean,
-    diff_ci_low, diff_ci_high, unpaired_ci_low, unpaired_ci_high, replications``.
+    diff_ci_low, diff_ci_high, unpaired_ci_low, unpaired_ci_high, post_ci_low, post_ci_high,
+    replications``.
     """
     keys = ["country", "checkpoint", "period", "metric"]
     base = (
@@ -166,7 +185,11 @@ def comparison_table(results: list[RunResult]) -> pd.DataFrame:
         rows = []
         for i, key in enumerate(base.index):
             low, high, ulow, uhigh = _intervals(diff[i], a[i], b[i])
-            rows.append((*key, _mean(a[i]), _mean(b[i]), _mean(diff[i]), low, high, ulow, uhigh))
+            post_low, post_high = _effect_interval(diff[i])
+            rows.append(
+                (*key, _mean(a[i]), _mean(b[i]), _mean(diff[i]), low, high, ulow, uhigh,
+                 post_low, post_high)
+            )  # fmt: skip
         frame = pd.DataFrame(
             rows,
             columns=[
@@ -178,6 +201,8 @@ def comparison_table(results: list[RunResult]) -> pd.DataFrame:
                 "diff_ci_high",
                 "unpaired_ci_low",
                 "unpaired_ci_high",
+                "post_ci_low",
+                "post_ci_high",
             ],
         )
         frame.insert(0, "scenario", result.scenario.name)
@@ -197,6 +222,7 @@ def compare(
     progress: bool = True,
     checkpoints: str | Path | None = None,
     force: bool = False,
+    parameters: str = "posterior",
 ) -> Comparison:
     """Run the baseline (first) and every other scenario on the same seeds and compare them.
 
@@ -205,7 +231,7 @@ def compare(
     With `checkpoints`, each scenario's run is kept in that folder as soon as it is done,
     and a later call with the same scenarios, seed and replications reads it back instead
     of running it again (so an interrupted comparison resumes). `force` runs even what
-    is estimated not to fit in memory.
+    is estimated not to fit in memory. `parameters` is passed to `flowsim.runner.run`.
     """
     loaded = [s if isinstance(s, Scenario) else load_scenario(s) for s in scenarios]
     base = loaded[0]
@@ -219,7 +245,7 @@ def compare(
     with open_executor(pool_size(workers, n), scheduler, executor=executor) as pool:
         for sc in loaded:
             folder = Path(checkpoints) / sc.name if checkpoints is not None else None
-            key = _run_key(sc, n, s)
+            key = _run_key(sc, n, s, parameters)
             if (
                 folder is not None
                 and (folder / "run.key").is_file()
@@ -236,6 +262,7 @@ def compare(
                 progress=progress,
                 force=force,
                 label=sc.name,
+                parameters=parameters,
             )
             if folder is not None:
                 result.write(folder, figures={"run.key": key.encode()})
@@ -254,6 +281,7 @@ def check_comparable(base: Scenario, other: Scenario, file: str | None = None) -
         "horizon.start": lambda s: s.horizon.start,
         "horizon.end": lambda s: s.horizon.end,
         "checkpoints": lambda s: sorted(s.checkpoints),
+        "posterior": lambda s: s.posterior or "none",
     }
     for cid in base.checkpoints:
         fields[f"checkpoints.{cid}.country"] = lambda s, c=cid: s.checkpoints[c].country
@@ -275,16 +303,18 @@ def check_comparable(base: Scenario, other: Scenario, file: str | None = None) -
             )
 
 
-def _run_key(scenario: Scenario, replications: int, seed: int) -> str:
-    """What identifies a finished run: the resolved scenario, seed, replications and version."""
+def _run_key(scenario: Scenario, replications: int, seed: int, parameters: str) -> str:
+    """What identifies a finished run: the resolved scenario, its posterior, seed and the rest."""
     import hashlib
 
     from flowsim import __version__
+    from flowsim.parameter_draws import posterior_record
     from flowsim.scenario import dump_resolved
 
+    posterior = posterior_record(scenario)["sha256"] if scenario.posterior else "none"
     text = (
         f"{dump_resolved(scenario)}\nseed={seed}\nreplications={replications}"
-        f"\nversion={__version__}"
+        f"\nversion={__version__}\nparameters={parameters}\nposterior={posterior}"
     )
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -298,7 +328,17 @@ def headline(table: pd.DataFrame) -> pd.DataFrame:
     ]
     rows = rows[rows["scenario"] != table["scenario"].iloc[0]]
     out = rows[
-        ["scenario", "country", "baseline_mean", "mean", "diff_mean", "diff_ci_low", "diff_ci_high"]
+        [
+            "scenario",
+            "country",
+            "baseline_mean",
+            "mean",
+            "diff_mean",
+            "diff_ci_low",
+            "diff_ci_high",
+            "post_ci_low",
+            "post_ci_high",
+        ]
     ].copy()
     # What common random numbers buy: the paired interval's width over the unpaired one's.
     out["paired_to_unpaired_width"] = (rows["diff_ci_high"] - rows["diff_ci_low"]) / (

@@ -57,6 +57,11 @@ class RunMetadata:
     #: Address of the Dask scheduler that ran the replications (``workers`` is then its
     #: worker count); None for a local pool of ``workers`` processes.
     scheduler: str | None = None
+    #: ``"posterior"``: replication r ran with draw r of the scenario's posterior;
+    #: ``"point"``: every replication with the scenario's own values.
+    parameters: str = "point"
+    #: ``{"path": ..., "sha256": ...}`` of that posterior file, if one was used.
+    posterior: dict[str, str] | None = None
 
 
 #: Fields of metadata.json that differ between two runs of the same command.

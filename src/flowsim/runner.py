@@ -24,13 +24,21 @@ from flowsim.engine.model import Aggregates, Model
 from flowsim.errors import RunError
 from flowsim.executors import describe, open_executor, pool_size
 from flowsim.footprint import check_memory, duration_text, replication_seconds, size_text
+from flowsim.parameter_draws import posterior_record, replication_values, with_values
 from flowsim.policies import install_all
 from flowsim.results import RunMetadata, RunResult, build_result
 from flowsim.scenario import Scenario, load_scenario
 
 
-def simulate(scenario: Scenario, seed: int, replication: int, trace: bool = False) -> Aggregates:
-    """Build, install the policies of, and run one replication."""
+def simulate(
+    scenario: Scenario,
+    seed: int,
+    replication: int,
+    trace: bool = False,
+    values: dict[str, float] | None = None,
+) -> Aggregates:
+    """Build, install the policies of, and run one replication (with parameter `values`)."""
+    scenario = with_values(scenario, values)
     model = Model(scenario, seed, replication, trace=trace)
     install_all(scenario, model)
     return model.run()
@@ -109,6 +117,7 @@ def run(
     scheduler: str | None = None,
     force: bool = False,
     label: str = "replications",
+    parameters: str = "posterior",
 ) -> RunResult:
     """Run a scenario and reduce its replications.
 
@@ -132,6 +141,9 @@ def run(
         Run even when the results are estimated not to fit in memory (`check_memory`).
     label
         What the progress bar says it counts (e.g. the scenario's name).
+    parameters
+        ``"posterior"``: replication r takes draw r of the scenario's posterior, if it names
+        one (`flowsim.parameter_draws`); ``"point"``: the scenario's own values.
     """
     applied: tuple[str, ...] = ()
     if not isinstance(scenario, Scenario):
@@ -143,11 +155,12 @@ def run(
         raise RunError("must be at least 1", field_path="--replications")
     if s < 0:
         raise RunError("must be non-negative", field_path="--seed")
+    values = replication_values(scenario, n, parameters)
     needed = check_memory(scenario, n, force)
     n_workers = pool_size(workers, n)
     started = time.perf_counter()
     with open_executor(n_workers, scheduler, executor=executor) as pool:
-        tasks = [(scenario, s, r, trace) for r in range(n)]
+        tasks = [(scenario, s, r, trace, values[r]) for r in range(n)]
         rounds = -(-n // n_workers)
         duration = duration_text(rounds * replication_seconds(scenario))
         label = f"{label} (~{size_text(needed)}, ~{duration})"
@@ -169,5 +182,7 @@ def run(
         python=platform.python_version(),
         overrides=applied,
         scheduler=address,
+        parameters="posterior" if values[0] is not None else "point",
+        posterior=posterior_record(scenario) if values[0] is not None else None,
     )
     return build_result(scenario, outputs, metadata, trace=trace)

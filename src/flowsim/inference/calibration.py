@@ -14,8 +14,12 @@ them from the log and continues where it stopped. ``calibration.json`` records e
 an evaluation depends on (the resolved scenario, the observations, seed, replications,
 parameters and bounds, reporting error, pilot replications, flowsim version); a rerun
 with any of them changed is refused, naming it, or with ``restart`` starts afresh.
-``budget`` caps the evaluations (profiles included); the fit reported is the best point
-evaluated, and whether the optimizer converged is part of the result.
+``budget`` caps the evaluations (profiles or waves included), and ``time_budget`` the wall
+time: no evaluation starts that would not end in time (judged by the longest so far).
+
+The default method then samples the posterior (`flowsim.inference.posterior`): the point
+fit gets half the budget, and waves of simulated posterior draws the rest. The point
+method instead reports the best point evaluated, whether the optimizer converged, and:
 
 Identifiability: around the optimum, each parameter's loss profile (others fixed) is
 fitted with a parabola; its curvature gives an approximate standard error and 95%
@@ -30,6 +34,7 @@ import hashlib
 import json
 import math
 import shlex
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -43,13 +48,39 @@ from flowsim import __version__
 from flowsim.errors import RunError
 from flowsim.executors import open_executor
 from flowsim.fitted_base import FITTED_HEADER, base_line, scenario_digest
+from flowsim.inference.emulator import Emulator
 from flowsim.inference.likelihood import REPORTING_ERROR, log_likelihood, log_variance
 from flowsim.inference.observations import Observation, simulate_observation, status
+from flowsim.inference.posterior import (
+    FINAL_STEPS,
+    KEEP_STEPS,
+    POSTERIOR_DRAWS,
+    WAVE_MIN,
+    Chain,
+    EmulatedLikelihood,
+    Evidence,
+    PosteriorFit,
+    emulator_check,
+    fit_emulator,
+    parameter_rows,
+    sample,
+    standardised_errors,
+)
 from flowsim.runner import map_replications, simulate
 from flowsim.scenario import Scenario
 from flowsim.scenario.loader import RawScenario, load_with_origins, whole_number_uses
 from flowsim.timebase import Clock
 
+METHODS = ("posterior", "point")
+#: What the posterior method writes to the calibration folder, beside the evaluation log.
+POSTERIOR_FILES = (
+    "posterior.csv",
+    "posterior.json",
+    "posterior_marginals.png",
+    "posterior_pairs.png",
+)
+#: Seconds kept back from a time budget for the last sampler run and the writing.
+SAMPLER_RESERVE = 30.0
 PROFILE_STEP = 0.08  # in units of each parameter's range
 IDENTIFIED_WIDTH = 0.5  # a 95% interval narrower than this share of the range is "identified"
 AT_BOUND = 0.01  # a fitted value this close to a bound (share of the range) is set by the bound
@@ -181,6 +212,12 @@ class Objective:
     on_evaluation: Callable[[], None] | None = None
     horizon_cut: dict = field(default_factory=dict)
     budget: int | None = None  #: most evaluations in the log
+    #: `time.monotonic()` by which every evaluation must be done (None: no time budget)
+    deadline: float | None = None
+    #: the longest evaluation of this run so far (the pilot's time, scaled, before the first)
+    longest_seconds: float = 0.0
+    #: rounds of replications over the workers that the deadline keeps time for afterwards
+    reserve_rounds: int = 0
     model_var: dict[str, float] = field(default_factory=dict)  #: log-variance per observation id
     #: points asked for in this run, replayed or new: a resumed run looks only at these
     visited: list[list[float]] = field(default_factory=list)
@@ -210,9 +247,18 @@ class Objective:
         if record is None:
             if self.budget is not None and len(self.log.records) >= self.budget:
                 raise BudgetSpent
+            if self.deadline is not None and self.deadline < time.monotonic() + self._needed():
+                raise BudgetSpent  # it would not end in time
+            started = time.monotonic()
             record = self._evaluate(unit)
+            self.longest_seconds = max(self.longest_seconds, time.monotonic() - started)
         self.visited.append(unit)  # only once it is in the log, for `_best`
         return record["loss"]
+
+    def _needed(self) -> float:
+        """Seconds an evaluation needs before the deadline: itself and what is kept back."""
+        rounds = math.ceil(self.replications / max(self.workers, 1))
+        return self.longest_seconds * (1 + self.reserve_rounds / rounds) + SAMPLER_RESERVE
 
     def _evaluate(self, unit: list[float]) -> dict:
         """Run the replications at a point and add the result to the log."""
@@ -253,6 +299,7 @@ def pilot_variances(
 
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))["log_variance"]
+    started = time.monotonic()
     scenario = objective.scenario_at(start)
     outputs = map_replications(
         simulate,
@@ -265,6 +312,10 @@ def pilot_variances(
         delay=0.0,
     )
     sims = simulated_from_outputs(scenario, outputs, objective.observations)
+    # What an evaluation of `objective.replications` will take, for the time budget.
+    rounds = math.ceil(objective.replications / max(objective.workers, 1))
+    per_round = (time.monotonic() - started) / math.ceil(replications / max(objective.workers, 1))
+    objective.longest_seconds = max(objective.longest_seconds, rounds * per_round)
     variances = {k: log_variance(v) for k, v in sims.items()}
     atomic_write_text(
         path, json.dumps({"replications": replications, "log_variance": variances}, indent=1)
@@ -327,6 +378,8 @@ class CalibrationResult:
     converged: bool = True
     #: why the optimizer stopped, when it did not converge
     stopped: str = ""
+    posterior: PosteriorFit | None = None  #: with the posterior method
+    free: tuple[FreeParameter, ...] = ()
 
 
 def _profile(
@@ -453,17 +506,32 @@ def calibrate(
     pilot_replications: int = 8,
     restart: bool = False,
     force: bool = False,
+    method: str = "posterior",
+    time_budget: float | None = None,
+    reserve_rounds: int = 0,
 ) -> CalibrationResult:
     """Fit the free parameters; resumable from `out_dir`'s evaluation log.
 
-    At most `budget` evaluations are made (replayed ones included). Each evaluation's
-    replications run in a pool of `workers` processes, in `executor` (left open) or on
-    the Dask scheduler at `scheduler`; the result is the same. A log made with other
-    inputs is refused, or removed with `restart`; evaluations estimated not to fit in
-    memory are refused unless `force`.
+    `method` ``"posterior"`` samples their posterior (`flowsim.inference.posterior`) after a
+    point fit with half the budget; ``"point"`` is the point fit alone, with loss profiles.
+    At most `budget` evaluations are made (replayed ones included), and none is started
+    that would not end within `time_budget` seconds of the call, keeping time for
+    `reserve_rounds` rounds of replications over the workers (a validation run after it).
+    Each evaluation's replications run in a pool of `workers` processes, in `executor`
+    (left open) or on the Dask scheduler at `scheduler`; the result is the same. A log
+    made with other inputs is refused, or removed with `restart`; evaluations estimated
+    not to fit in memory are refused unless `force`.
     """
     from flowsim.footprint import check_memory
 
+    deadline = None if time_budget is None else time.monotonic() + time_budget
+    if method not in METHODS:
+        raise RunError(f"must be one of {', '.join(METHODS)}", field_path="--method")
+    if method == "posterior" and pilot_replications < 2:
+        raise RunError(
+            "the posterior needs the model's variance from a pilot run of at least 2",
+            field_path="--pilot-replications",
+        )
     base, raw = load_with_origins(scenario_path, overrides)
     check_memory(base, max(replications, pilot_replications), force)
     free = free_parameters(base, params, scenario_path, whole_number_uses(raw))
@@ -488,63 +556,147 @@ def calibrate(
             progress,
             horizon_cut(base, observations),
             budget=budget,
+            deadline=deadline,
+            reserve_rounds=reserve_rounds,
         )
         start = np.array([p.unit(p.start) for p in free])
         if pilot_replications > 1:
             objective.model_var = pilot_variances(
                 objective, start, pilot_replications, out / "pilot.json"
             )
-        simplex = [start]
-        for i in range(len(free)):
-            vertex = start.copy()
-            vertex[i] = vertex[i] + 0.15 if vertex[i] <= 0.5 else vertex[i] - 0.15
-            simplex.append(vertex)
-        stopped = ""
-        spent = f"the budget of {budget} evaluations was spent before the optimizer converged"
-        # The profiles need two evaluations per parameter; Nelder-Mead may overrun its
-        # maxfev within an iteration, so the objective itself holds the optimizer to its share.
-        optimizer_budget = min(budget, max(budget - 2 * len(free), len(free) + 1))
-        objective.budget = optimizer_budget
-        try:
-            result = minimize(
-                objective,
-                start,
-                method="Nelder-Mead",
-                bounds=[(0.0, 1.0)] * len(free),
-                options={
-                    "maxfev": optimizer_budget,
-                    "initial_simplex": np.array(simplex),
-                    "xatol": 0.01,
-                    "fatol": 0.05,
-                },
-            )
-            if not result.success:  # status 1: out of evaluations
-                failed = f"the optimizer failed ({result.message})"
-                stopped = spent if result.status == 1 else failed
-        except BudgetSpent:
-            stopped = spent
+        # The profiles need two evaluations per parameter; the waves get half the budget.
+        if method == "point":
+            point_budget = min(budget, max(budget - 2 * len(free), len(free) + 1))
+        else:
+            point_budget = max(budget // 2, min(budget, len(free) + 1))
+        stopped = _nelder_mead(objective, start, point_budget, budget)
         objective.budget = budget
         best, best_loss = _best(log, objective.visited)
-        table = pd.DataFrame(_profile(objective, best, best_loss, not stopped))
-        better, better_loss = _best(log, objective.visited)
-        if better_loss < best_loss:  # a profile point beat the optimum: it was no optimum
-            stopped = stopped or "a profile evaluation improved on the optimum"
-            again = pd.DataFrame(_profile(objective, better, better_loss, converged=False))
-            if not np.isfinite(again["se"]).any():
-                # No budget was left to profile the better point: the profiles around
-                # the optimizer's best, one step away, are the evidence there is.
-                rows = zip(free, better, table["se"], strict=True)
-                again = pd.DataFrame([_profile_row(p, u, se, False) for p, u, se in rows])
-            table, best, best_loss = again, better, better_loss
+        if method == "point":
+            table, best, best_loss, stopped = _profiles(objective, best, best_loss, stopped)
+            posterior = None
+        else:
+            posterior = _posterior(objective, run_seed)
+            table = pd.DataFrame(parameter_rows(free, posterior.draws, posterior.chain))
+            stopped = posterior.doubt()
     return CalibrationResult(
         params=table,
         best_unit=[float(u) for u in best],
         best_loss=float(best_loss),
         evaluations=len(log.records),
-        fitted_values={p.name: p.value(u) for p, u in zip(free, best, strict=True)},
+        fitted_values=(
+            {p.name: p.value(u) for p, u in zip(free, best, strict=True)}
+            if posterior is None
+            else dict(zip(table["name"], table["post_median"], strict=True))
+        ),
         converged=not stopped,
         stopped=stopped,
+        posterior=posterior,
+        free=tuple(free),
     )
+
+
+def _nelder_mead(objective: Objective, start: np.ndarray, budget: int, total: int) -> str:
+    """Minimise the objective from `start` with at most `budget` evaluations in the log.
+
+    Returns why it stopped short of convergence ("" if it converged); `total` is the
+    calibration's whole budget, as the message names it.
+    """
+    simplex = [start]
+    for i in range(start.size):
+        vertex = start.copy()
+        vertex[i] = vertex[i] + 0.15 if vertex[i] <= 0.5 else vertex[i] - 0.15
+        simplex.append(vertex)
+    spent = f"the budget of {total} evaluations was spent before the optimizer converged"
+    # Nelder-Mead may overrun its maxfev within an iteration, so the objective itself
+    # holds the optimizer to its share.
+    objective.budget = budget
+    try:
+        result = minimize(
+            objective,
+            start,
+            method="Nelder-Mead",
+            bounds=[(0.0, 1.0)] * start.size,
+            options={
+                "maxfev": budget,
+                "initial_simplex": np.array(simplex),
+                "xatol": 0.01,
+                "fatol": 0.05,
+            },
+        )
+    except BudgetSpent:
+        return spent
+    if result.success:
+        return ""
+    return spent if result.status == 1 else f"the optimizer failed ({result.message})"
+
+
+def _profiles(
+    objective: Objective, best: np.ndarray, best_loss: float, stopped: str
+) -> tuple[pd.DataFrame, np.ndarray, float, str]:
+    """The point fit's table from loss profiles, and the best point once they are done."""
+    free = objective.params
+    table = pd.DataFrame(_profile(objective, best, best_loss, not stopped))
+    better, better_loss = _best(objective.log, objective.visited)
+    if better_loss < best_loss:  # a profile point beat the optimum: it was no optimum
+        stopped = stopped or "a profile evaluation improved on the optimum"
+        again = pd.DataFrame(_profile(objective, better, better_loss, converged=False))
+        if not np.isfinite(again["se"]).any():
+            # No budget was left to profile the better point: the profiles around
+            # the optimizer's best, one step away, are the evidence there is.
+            rows = zip(free, better, table["se"], strict=True)
+            again = pd.DataFrame([_profile_row(p, u, se, False) for p, u, se in rows])
+        table, best, best_loss = again, better, better_loss
+    return table, best, best_loss, stopped
+
+
+def _posterior(objective: Objective, seed: int) -> PosteriorFit:
+    """Waves of simulations at posterior draws until the budget is spent; the last posterior.
+
+    Each wave's sampler seed derives from `seed` and the wave's number, and each wave's
+    emulator from the evidence before it, so a resumed run retraces the same waves.
+    """
+    ids = tuple(o.id for o in objective.observations if o.id in objective.model_var)
+    by_id = {o.id: o for o in objective.observations}
+    pilot_var = np.array([objective.model_var[i] for i in ids])
+    wave_size = max(WAVE_MIN, 2 * len(objective.params))
+
+    def evidence() -> Evidence:
+        return Evidence.from_records([objective.log.get(u) for u in objective.visited], ids)
+
+    def posterior_of(known: Evidence, wave: int, steps: int) -> tuple[Emulator, Chain]:
+        emulator = fit_emulator(known, pilot_var, objective.replications)
+        observed = tuple(by_id[i] for i in ids)
+        density = EmulatedLikelihood(emulator, observed, objective.reporting_error)
+        start = known.units[int(np.argmin(known.losses))]
+        return emulator, sample(density, start, _wave_seed(seed, wave), steps=steps)
+
+    waves, errors, known = 0, [], evidence()
+    while True:
+        emulator, chain = posterior_of(known, waves, KEEP_STEPS)
+        before = len(objective.visited)
+        with contextlib.suppress(BudgetSpent):
+            for unit in chain.spread(wave_size, _wave_seed(seed, waves)):
+                objective(unit)
+        known = evidence()
+        fresh = Evidence.from_records(
+            [objective.log.get(u) for u in objective.visited[before:]], ids
+        )
+        if fresh.units.shape[0] == 0:
+            break
+        waves += 1
+        errors.append(standardised_errors(emulator, fresh))
+        if fresh.units.shape[0] < wave_size:  # the budget ran out within the wave
+            break
+    emulator, chain = posterior_of(known, waves, FINAL_STEPS)
+    draws = chain.spread(POSTERIOR_DRAWS, _wave_seed(seed, waves))
+    check = emulator_check(np.concatenate(errors) if errors else np.array([]))
+    return PosteriorFit(draws, chain, emulator, waves, check, known.units.shape[0])
+
+
+def _wave_seed(seed: int, wave: int) -> int:
+    """A sampler seed for a wave, independent of the simulation streams of `seed`."""
+    return int(np.random.SeedSequence([seed, 0x5EED, wave]).generate_state(1)[0])
 
 
 def _best(log: EvaluationLog, visited: Sequence[Sequence[float]]) -> tuple[np.ndarray, float]:
@@ -576,6 +728,22 @@ def _wrapped(head: str, ids: Sequence[str]) -> list[str]:
     return [*lines, line.rstrip()]
 
 
+def write_posterior(out: Path, result: CalibrationResult, figures: dict[str, bytes]) -> None:
+    """``posterior.csv``, ``posterior.json`` and the posterior figures, each atomically."""
+    from flowsim.atomic import atomic_write_bytes, atomic_write_text
+    from flowsim.inference.posterior import posterior_frame
+    from flowsim.outputs import MARKER
+
+    fit = result.posterior
+    assert fit is not None
+    frame = posterior_frame(result.free, fit.draws)
+    atomic_write_text(out / "posterior.csv", frame.to_csv(index=False, float_format="%.8g"))
+    record = {**MARKER, "parameters": [p.name for p in result.free], **fit.diagnostics()}
+    atomic_write_text(out / "posterior.json", json.dumps(record, indent=1) + "\n")
+    for name, data in figures.items():
+        atomic_write_bytes(out / name, data)
+
+
 def fitted_yaml(
     scenario_path: Path,
     out_file: Path,
@@ -584,14 +752,20 @@ def fitted_yaml(
     name: str,
     base: Scenario,
     held_out: Sequence[str] = (),
+    posterior_file: Path | None = None,
 ) -> str:
     """A scenario extending the input that sets the fitted values (runnable with `flowsim run`).
 
     `base` is the input as calibrated (overrides included); the header records its digest.
+    With a posterior, the file names `posterior_file` (where `write_posterior` put it).
     """
     import os
 
     relative = os.path.relpath(scenario_path.resolve(), out_file.resolve().parent)
+    if result.posterior is not None:
+        assert posterior_file is not None
+        posterior = os.path.relpath(posterior_file.resolve(), out_file.resolve().parent)
+        return _posterior_yaml(result, command, name, base, held_out, relative, posterior)
     if result.converged:
         verdict = f"# Negative log-likelihood at the optimum: {result.best_loss:.3f}"
     else:
@@ -624,5 +798,41 @@ def fitted_yaml(
         lines.append(
             f"  {row.name}: {{value: {row.fitted:.6g}}}  # {verdict}; {interval}; "
             f"started at {row.start:.4g}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _posterior_yaml(
+    result: CalibrationResult,
+    command: Sequence[str],
+    name: str,
+    base: Scenario,
+    held_out: Sequence[str],
+    extends: str,
+    posterior: str,
+) -> str:
+    """`fitted_yaml` for the posterior method: the medians, and the posterior file named."""
+    fit = result.posterior
+    assert fit is not None
+    doubt = f"# DOUBTFUL: {result.stopped}.\n" if result.stopped else ""
+    lines = [
+        f"{FITTED_HEADER}; do not edit by hand, rerun instead:",
+        f"#   {shlex.join(command)}",
+        f"{doubt}# Posterior from {fit.evidence} simulated points ({fit.waves} waves of "
+        f"posterior draws, {result.evaluations} evaluations).",
+        "# Values: posterior medians (used with --parameters point); replication r of a run",
+        "# takes draw r of the posterior below. 'moved' means the data narrowed the prior.",
+        base_line(base),
+        *_wrapped("# Held out of the calibration (not tuned on): ", held_out),
+        f"extends: {extends}",
+        f"name: {name}",
+        f"posterior: {posterior}",
+        "parameters:",
+    ]
+    for row in result.params.itertuples():
+        moved = "moved" if row.moved_by_data else "NOT moved from its prior"
+        lines.append(
+            f"  {row.name}: {{value: {row.post_median:.6g}}}  # 90% [{row.post_ci_low:.4g}, "
+            f"{row.post_ci_high:.4g}] of prior [{row.lower:.4g}, {row.upper:.4g}]; {moved}"
         )
     return "\n".join(lines) + "\n"

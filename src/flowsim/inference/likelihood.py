@@ -87,6 +87,42 @@ def log_likelihood(
     return max(_log_interval(z_low, z_high), -1e6)
 
 
+def log_likelihood_array(obs: Observation, m: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """`log_likelihood` for many log-means `m` at once, each with its own total `sigma`.
+
+    What a posterior sampler calls at every step, for every walker: the same observation
+    model on arrays, with the tails handled as in `log_likelihood`.
+    """
+    m, sigma = np.broadcast_arrays(np.asarray(m, dtype=float), np.asarray(sigma, dtype=float))
+    kind = obs.kind
+    if kind == "interval" and obs.high <= obs.low:  # type: ignore[operator]
+        kind, exact = "exact", obs.low  # a zero-width interval is an exact figure
+    else:
+        exact = obs.value
+    if kind == "exact":
+        z = (math.log1p(exact) - m) / sigma  # type: ignore[arg-type]
+        return -0.5 * z * z - np.log(sigma) - 0.5 * math.log(2 * math.pi)
+    if kind == "lower":
+        return log_ndtr((m - math.log1p(obs.low)) / sigma)  # type: ignore[arg-type]
+    if kind == "upper":
+        return log_ndtr((math.log1p(obs.high) - m) / sigma)  # type: ignore[arg-type]
+    z_low = (math.log1p(obs.low) - m) / sigma  # type: ignore[arg-type]
+    z_high = (math.log1p(obs.high) - m) / sigma  # type: ignore[arg-type]
+    # Upper tail: difference of survival functions, as in `_log_interval`.
+    upper = z_low > 0
+    big = np.where(upper, log_ndtr(-z_low), log_ndtr(z_high))
+    small = np.where(upper, log_ndtr(-z_high), log_ndtr(z_low))
+    with np.errstate(divide="ignore"):
+        out = big + np.log(-np.expm1(small - big))
+    narrow = ~np.isfinite(out)  # too narrow for the CDFs to tell apart: density times width
+    if narrow.any():
+        mid = 0.5 * (z_low + z_high)
+        with np.errstate(divide="ignore"):
+            dens = -0.5 * mid * mid - 0.5 * math.log(2 * math.pi) + np.log(z_high - z_low)
+        out = np.where(narrow, dens, out)
+    return np.maximum(out, -1e6)
+
+
 def log_variance(simulated: np.ndarray) -> float:
     """Log-scale variance of a figure over replications (what `model_var` expects)."""
     logs = np.log1p(np.maximum(np.asarray(simulated, dtype=float), 0.0))

@@ -638,11 +638,31 @@ def _error_from_validation(err: ValidationError, raw: RawScenario) -> ScenarioEr
 def validate(data: Mapping[str, Any], raw: RawScenario) -> Scenario:
     """Validate a merged, parameter-resolved mapping into a `Scenario`."""
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(_with_posterior_path(data, raw))
     except ValidationError as err:
         raise _error_from_validation(err, raw) from None
     except RecursionError:
         raise ScenarioError("scenario nesting is too deep", file=raw.origin) from None
+    scenario._raw = raw
+    return scenario
+
+
+def _with_posterior_path(data: Mapping[str, Any], raw: RawScenario) -> Mapping[str, Any]:
+    """`data` with its ``posterior`` file found from the file that names it (or the cwd)."""
+    ref = data.get("posterior") if isinstance(data, Mapping) else None
+    if not isinstance(ref, str):
+        return data
+    file, line = raw.locate(("posterior",))
+    folder = Path(file).parent if file not in ("--set", "<mapping>") else Path()
+    path = (folder / ref).resolve()
+    if not path.is_file():
+        raise ScenarioError(
+            f"no posterior file {ref!r} (looked for {path})",
+            file=file,
+            line=line,
+            field_path="posterior",
+        )
+    return {**data, "posterior": str(path)}
 
 
 def load_scenario(
@@ -721,4 +741,6 @@ def scenario_from_mapping(data: Mapping[str, Any], name: str = "<mapping>") -> S
 def dump_resolved(scenario: Scenario) -> str:
     """The fully resolved scenario (after extends, parameters and defaults) as YAML."""
     data = scenario.model_dump(mode="json", by_alias=True)
+    if data.get("posterior") is None:  # as before posteriors existed: digests stay the same
+        data.pop("posterior", None)
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)

@@ -17,6 +17,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -601,6 +602,21 @@ class Scenario(Frozen):
     checkpoints: dict[CheckpointId, Checkpoint] = Field(min_length=1)
     demand: Demand
     policies: dict[Identifier, PolicySpec] = Field(default_factory=dict)
+    posterior: str | None = Field(
+        None,
+        description="a posterior.csv written by `flowsim calibrate`, relative to the file "
+        "that names it: replication r then takes its parameters from draw r",
+    )
+    #: the merged file before parameter references were resolved (`flowsim.parameter_draws`)
+    _raw: Any = PrivateAttr(default=None)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal fields: where a scenario was read from does not make it another scenario."""
+        if not isinstance(other, Scenario):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # (its dict fields were never hashable)
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
