@@ -478,6 +478,56 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sbc(args: argparse.Namespace) -> int:
+    """``flowsim sbc``: simulation-based calibration of the posterior method."""
+    import pandas as pd
+
+    from flowsim.atomic import atomic_write_bytes, atomic_write_text
+    from flowsim.executors import default_workers
+    from flowsim.inference.sbc import SBC_FILES, simulation_based_calibration
+    from flowsim.plotting import figure_bytes, sbc_figure
+
+    scenario = _load(args.scenario, [])
+    observations = _observations(args, scenario)
+    out = Path(args.out)
+    inputs = [*_scenario_files(args.scenario), Path(args.observations)]
+    check_work_folder(out, force=args.force)
+    for written in SBC_FILES:
+        check_file(out / written, force=True, inputs=inputs)
+    posterior = None
+    if args.box:
+        try:
+            posterior = pd.read_csv(args.box)
+        except (OSError, ValueError) as err:
+            raise RunError(f"cannot read it: {err}", file=args.box) from None
+    result = simulation_based_calibration(
+        args.scenario,
+        observations,
+        datasets=args.datasets,
+        design=args.design,
+        replications=args.replications or CALIBRATION_REPLICATIONS,
+        seed=args.seed,
+        workers=args.workers or default_workers(),
+        out_dir=out,
+        posterior=posterior,
+        reporting_error=args.reporting_error,
+        pilot_replications=args.pilot_replications,
+        restart=args.force,
+    )
+    summary = result.by_parameter()
+    atomic_write_text(out / "sbc.csv", result.table.to_csv(index=False))
+    atomic_write_text(out / "sbc_summary.csv", summary.to_csv(index=False))
+    atomic_write_bytes(out / "sbc_ranks.png", figure_bytes(sbc_figure(result.table)))
+    print(summary.to_string(index=False))
+    verdict = "as it should" if 0.75 <= result.coverage <= 1.0 else "OUTSIDE 75-100%"
+    print(
+        f"{result.coverage:.0%} of the true values inside their 90% credible intervals "
+        f"({len(result.table)} over {args.datasets} synthetic data sets): {verdict}"
+    )
+    print(f"results written to {out}")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     """``flowsim compare``: counterfactuals against a baseline, paired by replication."""
     from flowsim.atomic import atomic_dir
@@ -729,6 +779,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_calibrate)
 
     p = sub.add_parser(
+        "sbc", help="check the posterior method on synthetic data from known parameters"
+    )
+    p.add_argument("scenario")
+    p.add_argument("--observations", required=True, help="the figures to synthesise")
+    p.add_argument("--out", "-o", required=True, help="folder for the design and the results")
+    p.add_argument(
+        "--datasets", type=_positive_int, default=20, help="synthetic data sets (default: 20)"
+    )
+    p.add_argument(
+        "--design", type=_positive_int, default=64, help="design points simulated (default: 64)"
+    )
+    p.add_argument(
+        "--replications",
+        "-n",
+        type=_positive_int,
+        help="replications per design point (default: 2)",
+    )
+    p.add_argument("--seed", type=_seed, help="default: the scenario's")
+    p.add_argument("--workers", "-j", type=_positive_int, help="processes (default: all cores)")
+    p.add_argument(
+        "--box",
+        metavar="POSTERIOR_CSV",
+        help="draw the truths from a box around this posterior (and take it as the prior) "
+        "instead of the parameters' bounds",
+    )
+    p.add_argument("--reporting-error", type=_positive_float, default=0.1)
+    p.add_argument("--pilot-replications", type=_positive_int, default=8)
+    _add_force(p)
+    p.set_defaults(handler=cmd_sbc)
+
+    p = sub.add_parser(
         "compare", help="run counterfactual scenarios against a baseline on the same seeds"
     )
     p.add_argument("baseline", help="the baseline scenario")
@@ -782,6 +863,7 @@ _LIBRARIES = {
         *_FIGURES,
     ),
     "compare": ("flowsim.checks", "flowsim.compare", "flowsim.inference.fit", *_FIGURES),
+    "sbc": ("flowsim.checks", "flowsim.inference.sbc", *_FIGURES),
     "report": ("flowsim.report",),
     "check": ("flowsim.checks",),
     "resolve": ("flowsim.scenario",),

@@ -457,7 +457,7 @@ def inputs_key(
     }
 
 
-def _open_folder(out: Path, key: dict, restart: bool) -> None:
+def open_calibration_folder(out: Path, key: dict, restart: bool) -> None:
     """Check that what `out` keeps was made with `key`; record `key` before the first evaluation.
 
     A difference is refused (`RunError` naming it) or, with `restart`, the log and pilot
@@ -540,7 +540,7 @@ def calibrate(
     key = inputs_key(
         base, free, observations, replications, run_seed, reporting_error, pilot_replications
     )
-    _open_folder(out, key, restart)
+    open_calibration_folder(out, key, restart)
     log = EvaluationLog(out / "evaluations.jsonl")
     with open_executor(workers, scheduler, executor=executor) as pool:
         objective = Objective(

@@ -34,6 +34,8 @@ from flowsim.inference.calibration import (
     Objective,
     free_parameters,
     horizon_cut,
+    inputs_key,
+    open_calibration_folder,
     pilot_variances,
     simulated_from_outputs,
 )
@@ -50,6 +52,8 @@ from flowsim.inference.posterior import (
 from flowsim.runner import map_replications, simulate
 from flowsim.scenario.loader import load_with_origins, whole_number_uses
 
+#: What `flowsim sbc` writes beside the design's evaluation log.
+SBC_FILES = ("sbc.csv", "sbc_summary.csv", "sbc_ranks.png")
 #: Synthetic truths use replications from here on, so they share no stream with the design.
 TRUTH_STREAMS = 1_000_000
 #: A box around a posterior: its 1st to 99th percentiles, widened by this share each side.
@@ -110,19 +114,24 @@ def simulation_based_calibration(
     reporting_error: float = REPORTING_ERROR,
     pilot_replications: int = 8,
     executor=None,
+    restart: bool = False,
 ) -> SbcResult:
     """Run the check; the design's simulations are kept in `out_dir` and replayed on a rerun.
 
     `design` points of `replications` each fit the emulator; `datasets` synthetic data
     sets are inferred from it. With `posterior` (a ``posterior.csv`` frame), the prior is
-    `posterior_box` of it.
+    `posterior_box` of it. `out_dir` is kept as a calibration's folder is: a rerun with
+    other inputs is refused, or with `restart` starts afresh.
     """
     base, raw = load_with_origins(scenario_path)
     free = free_parameters(base, None, scenario_path, whole_number_uses(raw))
     box = posterior_box(free, posterior) if posterior is not None else free
     run_seed = base.seed if seed is None else seed
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    key = inputs_key(
+        base, box, observations, replications, run_seed, reporting_error, pilot_replications
+    )
+    open_calibration_folder(out, key, restart)
     with open_executor(workers, executor=executor) as pool:
         objective = Objective(
             raw,
@@ -132,7 +141,7 @@ def simulation_based_calibration(
             run_seed,
             workers,
             pool,
-            EvaluationLog(out / "design.jsonl"),
+            EvaluationLog(out / "evaluations.jsonl"),
             reporting_error,
             horizon_cut=horizon_cut(base, observations),
         )

@@ -11,7 +11,7 @@ same quantity, and `run`, `fit`, `posterior` and `compare` hold the figures of e
 from flowsim.plotting.axes import figure_bytes, policy_events, save_figure, scenario_label
 from flowsim.plotting.compare import comparison_daily_figure, difference_figure, queue_figure
 from flowsim.plotting.fit import fit_figure
-from flowsim.plotting.posterior import posterior_figures
+from flowsim.plotting.posterior import posterior_figures, sbc_figure
 from flowsim.plotting.run import checkpoint_queue_figure, daily_metric_figure, run_figures
 
 __all__ = [
@@ -26,5 +26,6 @@ __all__ = [
     "queue_figure",
     "run_figures",
     "save_figure",
+    "sbc_figure",
     "scenario_label",
 ]

@@ -79,3 +79,25 @@ def posterior_figures(params: Sequence, posterior) -> dict[str, Figure]:
         "posterior_marginals.png": marginals_figure(params, posterior.draws),
         "posterior_pairs.png": pairs_figure(params, posterior.draws),
     }
+
+
+def sbc_figure(table) -> Figure:
+    """Simulation-based calibration: each parameter's ranks of the truth (flat if right)."""
+    names = list(dict.fromkeys(table["parameter"]))
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    fig = Figure(figsize=(3.0 * cols, 2.2 * rows), layout="constrained")
+    datasets = table["dataset"].nunique()
+    bins = max(4, min(10, datasets // 4))
+    for i, name in enumerate(names):
+        part = table[table["parameter"] == name]
+        ax = fig.add_subplot(rows, cols, i + 1)
+        ax.hist(part["rank"], bins=bins, range=(0, 1), color=POSTERIOR_COLOR)
+        ax.axhline(datasets / bins, color=PRIOR_COLOR, ls="--", lw=1)
+        ax.set_title(f"{name}: {part['covered'].mean():.0%} covered", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.suptitle(
+        f"Rank of the true value among the posterior draws, {datasets} synthetic data sets "
+        "(dashed: uniform)"
+    )
+    return fig
