@@ -271,7 +271,8 @@ def test_a_resumed_calibration_refuses_a_log_made_with_other_inputs(tmp_path, ca
     other.write_text(csv.read_text().replace("truth", "other", 1).replace(",1", ",2", 1))
     out = tmp_path / "cal"
     command = ["calibrate", str(path), "--observations", str(csv), "-n", "1", "--budget", "2",
-               "--pilot-replications", "1", "--method", "point", "--validation-replications", "1", "-j", "1", "-q",
+               "--pilot-replications", "1", "--method", "point", "--validation-replications", "1",
+               "-j", "1", "-q",
                "--out", str(out)]  # fmt: skip
     assert main(command) == 0
     log = (out / "evaluations.jsonl").read_text()
@@ -304,7 +305,8 @@ def test_the_budget_is_a_hard_cap_and_an_unconverged_fit_says_so(tmp_path, capsy
     csv = truth_observations(path, tmp_path)
     out = tmp_path / "cal"
     command = ["calibrate", str(path), "--observations", str(csv), "-n", "1", "--budget", "3",
-               "--pilot-replications", "1", "--method", "point", "--validation-replications", "1", "-j", "1", "-q",
+               "--pilot-replications", "1", "--method", "point", "--validation-replications", "1",
+               "-j", "1", "-q",
                "--out", str(out)]  # fmt: skip
     assert main(command) == 0
     records = [json.loads(line) for line in (out / "evaluations.jsonl").read_text().splitlines()]
@@ -391,7 +393,8 @@ def test_a_fitted_scenario_warns_when_its_base_changed_after_the_calibration(tmp
     csv = truth_observations(path, tmp_path)
     out = tmp_path / "cal"
     command = ["calibrate", str(path), "--observations", str(csv), "-n", "1", "--budget", "2",
-               "--pilot-replications", "1", "--method", "point", "--validation-replications", "1", "-j", "1", "-q",
+               "--pilot-replications", "1", "--method", "point", "--validation-replications", "1",
+               "-j", "1", "-q",
                "--out", str(out)]  # fmt: skip
     assert main(command) == 0
     fitted = out / "fitted.yaml"

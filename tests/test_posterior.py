@@ -300,3 +300,20 @@ def test_simulation_based_calibration_covers_about_90_percent(tmp_path):
     assert 0.75 <= table["covered"].mean() <= 1.0
     assert stats.binomtest(int(table["covered"].sum()), 40, 0.9).pvalue > 0.001
     assert (out / "sbc_ranks.png").stat().st_size > 0
+
+
+def test_the_report_shows_a_posterior_calibration(posterior_run):
+    from flowsim.report import build_report
+
+    out = posterior_run[3]
+    page = build_report([out])
+    assert "Posterior median and 90% credible interval" in page and "moved_by_data" in page
+
+
+@pytest.mark.parametrize(
+    "text, seconds", [("90", 90), ("90s", 90), ("45m", 2700), ("2h", 7200), ("1h30m", 5400)]
+)
+def test_a_time_budget_reads_hours_minutes_and_seconds(text, seconds):
+    from flowsim.cli import _duration
+
+    assert _duration(text) == seconds

@@ -592,11 +592,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
             fit.to_csv(tmp / "fit.csv", index=False)
     shutil.rmtree(checkpoints, ignore_errors=True)
     with pd_options():
-        print(f"entries over the horizon, difference from {base.scenario.name} (paired 95% CI):")
+        print(
+            f"entries over the horizon, difference from {base.scenario.name}: the mean with "
+            "its paired 95% CI, and the 90% interval of the effect over the replications"
+        )
         for _, row in table.iterrows():
             print(
-                f"  {row['scenario']:<24} {row['country']:<12} {row['diff_mean']:>+12,.0f}  "
-                f"[{row['diff_ci_low']:>+12,.0f}, {row['diff_ci_high']:>+12,.0f}]"
+                f"  {row['scenario']:<24} {row['country']:<12} {row['diff_mean']:>+10,.0f}  "
+                f"[{row['diff_ci_low']:>+10,.0f}, {row['diff_ci_high']:>+10,.0f}]  "
+                f"[{row['post_ci_low']:>+10,.0f}, {row['post_ci_high']:>+10,.0f}]"
             )
     print(f"results written to {out}")
     return 0

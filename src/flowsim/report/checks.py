@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -37,6 +38,23 @@ TABLE_COLUMNS = {
 }
 
 
+#: ``parameters.csv`` of a posterior calibration (it has ``post_median``) instead.
+POSTERIOR_PARAMETERS = (
+    ("name", "moved_by_data"),
+    ("lower", "upper", "post_median", "post_ci_low", "post_ci_high", "ess"),
+)
+
+
+def _columns(path: Path, name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The columns `path` (a table called `name`) must have."""
+    if name == "parameters.csv":
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            header = path.read_text(encoding="utf-8").split("\n", 1)[0].split(",")
+            if "post_median" in header:
+                return POSTERIOR_PARAMETERS
+    return TABLE_COLUMNS[name]
+
+
 def check_result_folder(folder: Path) -> None:
     """Raise `RunError`, naming the file and what is wrong, if no page can be made from `folder`."""
     if folder.exists() and not folder.is_dir():
@@ -55,9 +73,9 @@ def check_result_folder(folder: Path) -> None:
             _check_metadata(sub / "metadata.json")
         if (sub / "scenario.resolved.yaml").exists():
             _check_resolved(sub / "scenario.resolved.yaml")
-    for name, (text_columns, number_columns) in TABLE_COLUMNS.items():
+    for name in TABLE_COLUMNS:
         if (folder / name).exists():
-            _check_table(folder / name, text_columns, number_columns)
+            _check_table(folder / name, *_columns(folder / name, name))
 
 
 def _check_metadata(path: Path) -> None:

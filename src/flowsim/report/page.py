@@ -198,17 +198,20 @@ def fit_rows(fit: pd.DataFrame) -> pd.DataFrame:
 def _parameters_section(page: Page, folder: Path) -> None:
     params = pd.read_csv(folder / "parameters.csv")
     page.heading(3, "Calibrated parameters")
-    page.add(
-        "<p class='note'>95% intervals from the curvature of each parameter's likelihood "
-        "profile; 'not identified' means the reported figures do not pin the parameter "
-        "down.</p>",
-        page.table(
-            params[
-                ["name", "start", "fitted", "lower", "upper", "ci_low", "ci_high", "identified"]
-            ],
-            text_columns=("name",),
-        ),
-    )
+    if "post_median" in params.columns:
+        note = (
+            "Posterior median and 90% credible interval of each parameter, against its "
+            "uniform prior; 'moved by data' means the reported figures narrowed it."
+        )
+        columns = ["name", "lower", "upper", "post_median", "post_ci_low", "post_ci_high",
+                   "ess", "moved_by_data"]  # fmt: skip
+    else:
+        note = (
+            "95% intervals from the curvature of each parameter's likelihood profile; 'not "
+            "identified' means the reported figures do not pin the parameter down."
+        )
+        columns = ["name", "start", "fitted", "lower", "upper", "ci_low", "ci_high", "identified"]
+    page.add(f"<p class='note'>{note}</p>", page.table(params[columns], text_columns=("name",)))
 
 
 def counterfactual_title(name: str, countries: list[str]) -> str:
@@ -226,22 +229,26 @@ def _comparison_section(page: Page, folder: Path) -> None:
         & (table["metric"] == "entries")
         & (table["scenario"] != baseline)
     ]
-    show = rows[
-        ["scenario", "country", "baseline_mean", "mean", "diff_mean", "diff_ci_low", "diff_ci_high"]
-    ].rename(
+    columns = ["scenario", "country", "baseline_mean", "mean", "diff_mean", "diff_ci_low",
+               "diff_ci_high", "post_ci_low", "post_ci_high"]  # fmt: skip
+    show = rows[[c for c in columns if c in rows.columns]].rename(
         columns={
             "baseline_mean": f"{baseline}",
             "mean": "scenario mean",
             "diff_mean": "difference",
             "diff_ci_low": "95% CI low",
             "diff_ci_high": "95% CI high",
+            "post_ci_low": "effect 90% low",
+            "post_ci_high": "effect 90% high",
         }
     )
     page.heading(3, f"Entries over the horizon, against {baseline}")
     page.add(
         "<p>Per country, against "
         f"<b>{html.escape(baseline)}</b>. Every scenario ran on the same random numbers; "
-        "differences are paired by replication, with Student-t 95% intervals.</p>",
+        "differences are paired by replication, with Student-t 95% intervals of the mean; "
+        "the effect's 90% interval is that of the paired differences themselves, over the "
+        "posterior draws when the scenarios carry a posterior.</p>",
         page.table(show, text_columns=("scenario", "country")),
     )
     for name, alt in (
