@@ -317,3 +317,17 @@ def test_a_time_budget_reads_hours_minutes_and_seconds(text, seconds):
     from flowsim.cli import _duration
 
     assert _duration(text) == seconds
+
+
+def test_a_child_that_changes_a_calibrated_parameter_is_refused(posterior_run, tmp_path, capsys):
+    out = posterior_run[3]
+    child = child_of(tmp_path, out / "fitted.yaml", "parameters:\n  rate: {value: 900}\n")
+    command = ["run", str(child), "-n", "1", "-q", "--out", str(tmp_path / "r"), "--no-plot"]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert "parameter 'rate' is set in" in err and "--parameters point" in err
+    assert main([*command, "--parameters", "point"]) == 0  # as written, 900 for every one
+    set_rate = ["run", str(out / "fitted.yaml"), "-n", "1", "-q", "--no-plot",
+                "--out", str(tmp_path / "s"), "--set", "parameters.rate.value=900"]  # fmt: skip
+    assert main(set_rate) == 2
+    assert "is set in --set" in capsys.readouterr().err

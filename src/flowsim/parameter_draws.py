@@ -73,6 +73,7 @@ def replication_values(
     if scenario.posterior is None or mode == "point":
         return [None] * replications
     draws = read_posterior(scenario)
+    _refuse_overridden(scenario, draws)
     available = min(v.size for v in draws.values())
     if replications > available:
         raise RunError(
@@ -81,6 +82,27 @@ def replication_values(
             field_path="--replications",
         )
     return [{name: float(v[r]) for name, v in draws.items()} for r in range(replications)]
+
+
+def _refuse_overridden(scenario: Scenario, draws: dict[str, np.ndarray]) -> None:
+    """Refuse a parameter set after the file that names the posterior (which the draws replace).
+
+    A counterfactual that `extends` a calibrated scenario and changes a calibrated
+    parameter, or ``--set`` of one, would otherwise be silently undone by the draws.
+    """
+    raw = scenario._raw
+    if raw is None:
+        return
+    named_in = raw.locate(("posterior",))[0]
+    for name in draws:
+        origin = raw.locate(("parameters", name, "value"))[0]
+        if origin != named_in:
+            raise RunError(
+                f"parameter {name!r} is set in {origin}, but every replication takes it from "
+                f"the posterior named in {named_in}; drop the setting, or pass "
+                "--parameters point",
+                field_path=f"parameters.{name}",
+            )
 
 
 def with_values(scenario: Scenario, values: dict[str, float] | None) -> Scenario:
