@@ -205,7 +205,8 @@ def test_more_replications_than_draws_is_refused(posterior_run, tmp_path, capsys
 @pytest.mark.parametrize(
     "content, problem",
     [("draw,rate,nope\n0,600,1\n", "column 'nope' is not a parameter"),
-     ("draw,rate\n0,\n", "column 'rate' needs a finite number in every row")],
+     ("draw,rate\n0,\n", "column 'rate' needs a finite number in every row"),
+     ("draw,rate,weight\n0,600,1\n", "a weighted posterior")],
 )  # fmt: skip
 def test_a_bad_posterior_file_is_an_error_naming_it(posterior_run, tmp_path, capsys, content,
                                                     problem):  # fmt: skip
@@ -331,3 +332,22 @@ def test_a_child_that_changes_a_calibrated_parameter_is_refused(posterior_run, t
                 "--out", str(tmp_path / "s"), "--set", "parameters.rate.value=900"]  # fmt: skip
     assert main(set_rate) == 2
     assert "is set in --set" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [("draw,rate\n0,abc\n", "column 'rate' needs a finite number in every row"),
+     ("draw,speed\n0,1\n", "column 'speed' is not a calibrated parameter"),
+     ("draw\n", "no draws in it")],
+)  # fmt: skip
+def test_a_bad_sbc_box_is_an_error_naming_it(tmp_path, capsys, content, problem):
+    path = scenario_file(tmp_path)
+    csv = truth_observations(path, tmp_path)
+    box = tmp_path / "box.csv"
+    box.write_text(content)
+    command = ["sbc", str(path), "--observations", str(csv), "--out", str(tmp_path / "s"),
+               "--box", str(box)]  # fmt: skip
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert problem in err and err.count("\n") == 1
+    assert not (tmp_path / "s" / "sbc.csv").exists()

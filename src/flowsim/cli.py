@@ -346,6 +346,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from flowsim.executors import default_workers, open_executor
     from flowsim.fitted_base import FITTED_HEADER
     from flowsim.inference.calibration import (
+        POSTERIOR_DRAWS,
         POSTERIOR_FILES,
         calibrate,
         fitted_name,
@@ -379,6 +380,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     name = fitted_name(scenario.name)
     check_folder(out / "validation", force=args.force, scenarios=[name], inputs=inputs)
     workers = args.workers or default_workers()
+    if args.method == "posterior" and args.validation_replications > POSTERIOR_DRAWS:
+        raise RunError(
+            f"at most {POSTERIOR_DRAWS} with the posterior method (one draw each)",
+            field_path="--validation-replications",
+        )
     params = [p.strip() for p in args.params.split(",")] if args.params else None
     total = args.budget  # a hard cap: the profiles' evaluations are part of it
     bars: list = []  # opened at the first evaluation, after the pilot run's own bar
@@ -418,8 +424,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             for bar in bars:
                 bar.close()
         if not result.converged:
-            what = "the posterior is doubtful" if result.posterior else "not converged"
-            _warn([f"{what}: {result.stopped}; the fit is the best point evaluated"])
+            if result.posterior is not None:
+                _warn([f"the posterior is doubtful: {result.stopped}"])
+            else:
+                _warn([f"not converged: {result.stopped}; the fit is the best point evaluated"])
         command = ["flowsim", *args.argv]
         if result.posterior is not None:
             figures = {
@@ -480,11 +488,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_sbc(args: argparse.Namespace) -> int:
     """``flowsim sbc``: simulation-based calibration of the posterior method."""
-    import pandas as pd
-
     from flowsim.atomic import atomic_write_bytes, atomic_write_text
     from flowsim.executors import default_workers
-    from flowsim.inference.sbc import SBC_FILES, simulation_based_calibration
+    from flowsim.inference.sbc import SBC_FILES, read_box, simulation_based_calibration
     from flowsim.plotting import figure_bytes, sbc_figure
 
     scenario = _load(args.scenario, [])
@@ -494,12 +500,7 @@ def cmd_sbc(args: argparse.Namespace) -> int:
     check_work_folder(out, force=args.force)
     for written in SBC_FILES:
         check_file(out / written, force=True, inputs=inputs)
-    posterior = None
-    if args.box:
-        try:
-            posterior = pd.read_csv(args.box)
-        except (OSError, ValueError) as err:
-            raise RunError(f"cannot read it: {err}", file=args.box) from None
+    posterior = read_box(args.box) if args.box else None
     result = simulation_based_calibration(
         args.scenario,
         observations,

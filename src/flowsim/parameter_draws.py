@@ -32,7 +32,13 @@ def read_posterior(scenario: Scenario) -> dict[str, np.ndarray]:
         frame = pd.read_csv(path)
     except (OSError, ValueError) as err:
         raise ScenarioError(f"cannot read it: {err}", file=str(path)) from None
-    columns = [c for c in frame.columns if c not in ("draw", "weight")]
+    if "weight" in frame.columns:
+        raise ScenarioError(
+            "a weighted posterior (a 'weight' column) is not supported: give equally weighted "
+            "draws, e.g. resampled by weight",
+            file=str(path),
+        )
+    columns = [c for c in frame.columns if c != "draw"]
     unknown = [c for c in columns if c not in scenario.parameters]
     if unknown or not columns:
         problem = (

@@ -297,8 +297,13 @@ def pilot_variances(
     """
     from flowsim.atomic import atomic_write_text
 
+    rounds = math.ceil(objective.replications / max(objective.workers, 1))
     if path.exists():
-        return json.loads(path.read_text(encoding="utf-8"))["log_variance"]
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        # What a round of replications over the workers took, for a resumed time budget.
+        seconds = float(kept.get("round_seconds", 0.0))
+        objective.longest_seconds = max(objective.longest_seconds, rounds * seconds)
+        return kept["log_variance"]
     started = time.monotonic()
     scenario = objective.scenario_at(start)
     outputs = map_replications(
@@ -313,13 +318,12 @@ def pilot_variances(
     )
     sims = simulated_from_outputs(scenario, outputs, objective.observations)
     # What an evaluation of `objective.replications` will take, for the time budget.
-    rounds = math.ceil(objective.replications / max(objective.workers, 1))
     per_round = (time.monotonic() - started) / math.ceil(replications / max(objective.workers, 1))
     objective.longest_seconds = max(objective.longest_seconds, rounds * per_round)
     variances = {k: log_variance(v) for k, v in sims.items()}
-    atomic_write_text(
-        path, json.dumps({"replications": replications, "log_variance": variances}, indent=1)
-    )
+    record = {"replications": replications, "round_seconds": per_round,
+              "log_variance": variances}  # fmt: skip
+    atomic_write_text(path, json.dumps(record, indent=1))
     return variances
 
 

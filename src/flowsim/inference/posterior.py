@@ -225,7 +225,7 @@ class PosteriorFit:
     chain: Chain
     emulator: Emulator  #: the last one, fitted to all the evidence
     waves: int  #: waves of posterior draws simulated
-    check: dict  #: `emulator_check` of every wave, by the emulator fitted before it
+    check: dict  #: `emulator_check` pooled over the waves, each by the emulator before it
     evidence: int  #: points simulated in all
 
     def doubt(self) -> str:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from flowsim.errors import RunError
 from flowsim.executors import open_executor
 from flowsim.inference.calibration import (
     EvaluationLog,
@@ -80,8 +81,27 @@ class SbcResult:
         ).reset_index()
 
 
+def read_box(path: str | Path) -> pd.DataFrame:
+    """A ``posterior.csv`` to draw the box from: numeric, finite columns, checked."""
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError, UnicodeDecodeError) as err:
+        raise RunError(f"cannot read it: {err}", file=str(path)) from None
+    columns = [c for c in frame.columns if c != "draw"]
+    if frame.empty or not columns:
+        raise RunError("no draws in it", file=str(path), field_path="--box")
+    for name in columns:
+        values = pd.to_numeric(frame[name], errors="coerce").to_numpy(float)
+        if not np.isfinite(values).all():
+            raise RunError(f"column {name!r} needs a finite number in every row", file=str(path))
+    return frame
+
+
 def posterior_box(free: Sequence[FreeParameter], posterior: pd.DataFrame) -> list[FreeParameter]:
     """The parameters with bounds narrowed to a box around `posterior`'s draws."""
+    unknown = [c for c in posterior.columns if c != "draw" and c not in {p.name for p in free}]
+    if unknown:
+        raise RunError(f"column {unknown[0]!r} is not a calibrated parameter", field_path="--box")
     out = []
     for p in free:
         if p.name not in posterior:
@@ -123,6 +143,11 @@ def simulation_based_calibration(
     `posterior_box` of it. `out_dir` is kept as a calibration's folder is: a rerun with
     other inputs is refused, or with `restart` starts afresh.
     """
+    if pilot_replications < 2:
+        raise RunError(
+            "the check needs the model's variance from a pilot run of at least 2",
+            field_path="--pilot-replications",
+        )
     base, raw = load_with_origins(scenario_path)
     free = free_parameters(base, None, scenario_path, whole_number_uses(raw))
     box = posterior_box(free, posterior) if posterior is not None else free
