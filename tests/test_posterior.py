@@ -102,20 +102,21 @@ def test_the_variance_trend_follows_a_variance_that_changes_with_the_parameters(
         assert predicted == pytest.approx((0.05 + 0.3 * u) ** 2, rel=0.25)
 
 
-def test_the_sampler_recovers_a_known_gaussian_and_repeats_itself():
+@pytest.mark.parametrize("mixing", [False, True])
+def test_the_sampler_recovers_a_known_gaussian_and_repeats_itself(mixing):
     mean, sd = np.array([0.4, 0.6]), np.array([0.05, 0.1])
 
     def density(units):
         return -0.5 * (((units - mean) / sd) ** 2).sum(axis=1)
 
-    chain = sample(density, np.array([0.5, 0.5]), seed=11, steps=2000)
+    chain = sample(density, np.array([0.5, 0.5]), seed=11, steps=2000, mixing=mixing)
     draws = chain.draws
     # Standard error of a mean over correlated draws: sd / sqrt(effective size); 4 of them.
     for i in range(2):
         assert abs(draws[:, i].mean() - mean[i]) < 4 * sd[i] / math.sqrt(chain.effective_size[i])
         low, high = np.quantile(draws[:, i], [0.05, 0.95])
         assert high - low == pytest.approx(2 * 1.6449 * sd[i], rel=0.1)
-    again = sample(density, np.array([0.5, 0.5]), seed=11, steps=2000)
+    again = sample(density, np.array([0.5, 0.5]), seed=11, steps=2000, mixing=mixing)
     np.testing.assert_array_equal(again.draws, chain.draws)
 
 

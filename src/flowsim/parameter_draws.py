@@ -95,14 +95,17 @@ def _refuse_overridden(scenario: Scenario, draws: dict[str, np.ndarray]) -> None
 
     A counterfactual that `extends` a calibrated scenario and changes a calibrated
     parameter, or ``--set`` of one, would otherwise be silently undone by the draws.
+    Values set in the file that names the posterior, or in the files it extends, are
+    what the draws stand for.
     """
     raw = scenario._raw
     if raw is None:
         return
+    order = {file: i for i, file in enumerate(raw.chain)}
     named_in = raw.locate(("posterior",))[0]
     for name in draws:
         origin = raw.locate(("parameters", name, "value"))[0]
-        if origin != named_in:
+        if order.get(origin, len(order)) > order.get(named_in, len(order)):
             raise RunError(
                 f"parameter {name!r} is set in {origin}, but every replication takes it from "
                 f"the posterior named in {named_in}; drop the setting, or pass "

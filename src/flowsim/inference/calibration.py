@@ -52,6 +52,8 @@ from flowsim.inference.emulator import Emulator
 from flowsim.inference.likelihood import REPORTING_ERROR, log_likelihood, log_variance
 from flowsim.inference.observations import Observation, simulate_observation, status
 from flowsim.inference.posterior import (
+    BURN_STEPS,
+    FINAL_BURN,
     FINAL_STEPS,
     KEEP_STEPS,
     POSTERIOR_DRAWS,
@@ -79,7 +81,7 @@ POSTERIOR_FILES = (
     "posterior_marginals.png",
     "posterior_pairs.png",
 )
-#: Seconds kept back from a time budget for the last sampler run and the writing.
+#: Seconds kept back from a time budget for the last sampler run and the writing, at least.
 SAMPLER_RESERVE = 30.0
 PROFILE_STEP = 0.08  # in units of each parameter's range
 IDENTIFIED_WIDTH = 0.5  # a 95% interval narrower than this share of the range is "identified"
@@ -218,6 +220,8 @@ class Objective:
     longest_seconds: float = 0.0
     #: rounds of replications over the workers that the deadline keeps time for afterwards
     reserve_rounds: int = 0
+    #: seconds the deadline keeps for the posterior's last sampling (estimated from a wave's)
+    sampler_seconds: float = SAMPLER_RESERVE
     model_var: dict[str, float] = field(default_factory=dict)  #: log-variance per observation id
     #: points asked for in this run, replayed or new: a resumed run looks only at these
     visited: list[list[float]] = field(default_factory=list)
@@ -255,10 +259,14 @@ class Objective:
         self.visited.append(unit)  # only once it is in the log, for `_best`
         return record["loss"]
 
+    def has_time(self) -> bool:
+        """Whether a new evaluation would end in time (replayed ones take none)."""
+        return self.deadline is None or time.monotonic() + self._needed() <= self.deadline
+
     def _needed(self) -> float:
         """Seconds an evaluation needs before the deadline: itself and what is kept back."""
         rounds = math.ceil(self.replications / max(self.workers, 1))
-        return self.longest_seconds * (1 + self.reserve_rounds / rounds) + SAMPLER_RESERVE
+        return self.longest_seconds * (1 + self.reserve_rounds / rounds) + self.sampler_seconds
 
     def _evaluate(self, unit: list[float]) -> dict:
         """Run the replications at a point and add the result to the log."""
@@ -668,16 +676,22 @@ def _posterior(objective: Objective, seed: int) -> PosteriorFit:
     def evidence() -> Evidence:
         return Evidence.from_records([objective.log.get(u) for u in objective.visited], ids)
 
-    def posterior_of(known: Evidence, wave: int, steps: int) -> tuple[Emulator, Chain]:
+    def posterior_of(known: Evidence, wave: int, **settings) -> tuple[Emulator, Chain]:
         emulator = fit_emulator(known, pilot_var, objective.replications)
         observed = tuple(by_id[i] for i in ids)
         density = EmulatedLikelihood(emulator, observed, objective.reporting_error)
         start = known.units[int(np.argmin(known.losses))]
-        return emulator, sample(density, start, _wave_seed(seed, wave), steps=steps)
+        return emulator, sample(density, start, _wave_seed(seed, wave), **settings)
 
     waves, errors, known = 0, [], evidence()
-    while True:
-        emulator, chain = posterior_of(known, waves, KEEP_STEPS)
+    chain = None
+    while objective.has_time():  # a wave of replayed points costs no budget: try it
+        started = time.monotonic()
+        emulator, chain = posterior_of(known, waves, steps=KEEP_STEPS)
+        # The last sampling runs longer than a wave's, in proportion to its steps.
+        scale = (FINAL_BURN + FINAL_STEPS) / (BURN_STEPS + KEEP_STEPS)
+        seconds = scale * (time.monotonic() - started)
+        objective.sampler_seconds = max(SAMPLER_RESERVE, seconds)
         before = len(objective.visited)
         with contextlib.suppress(BudgetSpent):
             for unit in chain.spread(wave_size, _wave_seed(seed, waves)):
@@ -692,7 +706,15 @@ def _posterior(objective: Objective, seed: int) -> PosteriorFit:
         errors.append(standardised_errors(emulator, fresh))
         if fresh.units.shape[0] < wave_size:  # the budget ran out within the wave
             break
-    emulator, chain = posterior_of(known, waves, FINAL_STEPS)
+    emulator, chain = posterior_of(
+        known,
+        waves,
+        burn=FINAL_BURN,
+        steps=FINAL_STEPS,
+        initial=None if chain is None else chain.last,
+        mixing=True,
+        deadline=objective.deadline,
+    )
     draws = chain.spread(POSTERIOR_DRAWS, _wave_seed(seed, waves))
     check = emulator_check(np.concatenate(errors) if errors else np.array([]))
     return PosteriorFit(draws, chain, emulator, waves, check, known.units.shape[0])

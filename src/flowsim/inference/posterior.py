@@ -20,6 +20,7 @@ continues the same computation.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -35,7 +36,10 @@ WALKERS_PER_PARAMETER = 4
 MIN_WALKERS = 32
 BURN_STEPS = 600
 KEEP_STEPS = 1500  #: steps kept per walker for a wave's draws
-FINAL_STEPS = 5000  #: for the posterior itself
+FINAL_BURN = 2000  #: the posterior's chain starts from the last wave's walkers, and burns these
+FINAL_STEPS = 30000  #: steps kept for the posterior itself (differential-evolution moves)
+CHUNK_STEPS = 2000  #: a chain with a deadline looks at the clock this often
+MIN_CHAIN = 50  #: a chain shorter than this many autocorrelation times is doubtful (emcee)
 WAVE_MIN = 10  #: points simulated per wave, at least (else twice the parameters)
 MIN_ESS = 200  #: below this effective sample size the posterior is reported as doubtful
 #: Evidence kept for the emulator: points within this loss of the best (a log-likelihood
@@ -174,6 +178,16 @@ class Chain:
     walkers: int
 
     @property
+    def last(self) -> np.ndarray:
+        """The walkers' positions at the last step [walkers, d]."""
+        return self.draws[-self.walkers :]
+
+    @property
+    def steps(self) -> int:
+        """Steps kept per walker."""
+        return self.draws.shape[0] // self.walkers
+
+    @property
     def effective_size(self) -> np.ndarray:
         """Effective sample size per parameter: draws over autocorrelation time."""
         steps = self.draws.shape[0] / self.walkers
@@ -191,11 +205,19 @@ def sample(
     seed: int,
     burn: int = BURN_STEPS,
     steps: int = KEEP_STEPS,
+    initial: np.ndarray | None = None,
+    mixing: bool = False,
+    deadline: float | None = None,
 ) -> Chain:
     """Sample `log_density` with emcee's affine-invariant ensemble, started around `start`.
 
-    The walkers start in a small ball about `start` (inside the bounds); the random state
-    comes from `seed`, so the chain is the same on every run.
+    The walkers start in a small ball about `start` (inside the bounds), or at `initial`
+    (one row per walker); the random state comes from `seed`, so the chain is the same
+    on every run. With `mixing`, the walkers move by differential evolution (80%) and
+    its snooker variant (20%) instead of the stretch move: on the historical posterior
+    (13 parameters) that cuts the autocorrelation time about 2.5-fold. With a `deadline`
+    (`time.monotonic()`), the chain stops early, in chunks of `CHUNK_STEPS`, once it is
+    passed (keeping at least one chunk after the burn-in): a time budget is kept.
     """
     import emcee
 
@@ -203,10 +225,19 @@ def sample(
     walkers = max(MIN_WALKERS, WALKERS_PER_PARAMETER * d)
     walkers += walkers % 2
     rng = np.random.default_rng(seed)
-    initial = np.clip(start + 0.01 * rng.standard_normal((walkers, d)), 1e-6, 1 - 1e-6)
-    sampler = emcee.EnsembleSampler(walkers, d, log_density, vectorize=True)
+    if initial is None or initial.shape != (walkers, d):
+        initial = start + 0.01 * rng.standard_normal((walkers, d))
+    initial = np.clip(initial, 1e-6, 1 - 1e-6)
+    moves = [(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)] if mixing else None
+    sampler = emcee.EnsembleSampler(walkers, d, log_density, vectorize=True, moves=moves)
     sampler.random_state = np.random.RandomState(seed % 2**32).get_state()
-    sampler.run_mcmc(initial, burn + steps, progress=False)
+    state = sampler.run_mcmc(initial, burn + min(steps, CHUNK_STEPS), progress=False)
+    done, chunk_seconds = min(steps, CHUNK_STEPS), 0.0
+    while done < steps and (deadline is None or time.monotonic() + chunk_seconds < deadline):
+        started = time.monotonic()
+        state = sampler.run_mcmc(state, min(CHUNK_STEPS, steps - done), progress=False)
+        done += min(CHUNK_STEPS, steps - done)
+        chunk_seconds = 1.5 * (time.monotonic() - started)  # the next one, with a margin
     chain = sampler.get_chain(discard=burn)  # [steps, walkers, d]
     tau = sampler.get_autocorr_time(discard=burn, tol=0, quiet=True)
     return Chain(
@@ -235,6 +266,12 @@ class PosteriorFit:
         worst = float(self.chain.effective_size.min())
         if worst < MIN_ESS:
             return f"the sampler's effective sample size is only {worst:.0f}"
+        tau = float(self.chain.autocorrelation.max())
+        if self.chain.steps < MIN_CHAIN * tau:
+            return (
+                f"the sampler's chain is {self.chain.steps / tau:.0f} autocorrelation times "
+                f"long, under the {MIN_CHAIN} its estimate needs"
+            )
         return ""
 
     def diagnostics(self) -> dict:

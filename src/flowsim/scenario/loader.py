@@ -41,6 +41,8 @@ class RawScenario:
     data: dict[str, Any]
     origin: str
     lines: dict[PathKey, tuple[str, int]] = field(default_factory=dict)
+    #: the files of the `extends` chain, the root first and `origin` last
+    chain: tuple[str, ...] = ()
 
     def locate(self, path: Iterable[str | int] | str) -> tuple[str, int | None]:
         """File and line of the deepest known prefix of `path` (parts, or dotted text)."""
@@ -341,7 +343,7 @@ def load_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> RawScenario:
         raise ScenarioError("the top level must be a mapping of fields", file=name, line=1)
     parent_ref = data.pop("extends", None)
     if parent_ref is None:
-        return RawScenario(data, name, lines)
+        return RawScenario(data, name, lines, (name,))
     line = lines.get(("extends",), (name, None))[1]
     if not isinstance(parent_ref, str) or not parent_ref.strip():
         raise ScenarioError("must be a file path", file=name, field_path="extends", line=line)
@@ -350,7 +352,7 @@ def load_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> RawScenario:
     _refuse_missing_deletions(parent.data, data, lines)
     merged = deep_merge(parent.data, data)
     merged_lines = {**parent.lines, **lines}
-    return RawScenario(merged, name, merged_lines)
+    return RawScenario(merged, name, merged_lines, (*parent.chain, name))
 
 
 def _extended_path(child: Path, ref: str, name: str, line: int | None) -> Path:
@@ -699,7 +701,7 @@ def with_overrides(
         lines = dict(raw.lines)
         _mark_overrides(extra, (), lines)
         _refuse_missing_deletions(raw.data, extra, lines)
-        raw = RawScenario(deep_merge(raw.data, extra), raw.origin, lines)
+        raw = RawScenario(deep_merge(raw.data, extra), raw.origin, lines, raw.chain)
     scenario = validate(resolve_parameters(raw), raw)
     _check_whole_days(scenario, raw)
     return scenario, raw
