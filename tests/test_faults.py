@@ -482,9 +482,10 @@ def test_a_killed_calibration_resumes_to_the_same_fit(tmp_path, calibration):
     assert not (out / "fitted.yaml").exists()
     assert main(command(out)) == 0
     assert _fit(out) == _fit(whole)
-    assert json.loads((out / "pilot.json").read_text()) == json.loads(
-        (whole / "pilot.json").read_text()
-    )
+    pilots = [json.loads((folder / "pilot.json").read_text()) for folder in (out, whole)]
+    for pilot in pilots:
+        pilot.pop("round_seconds")  # a measured time, like a run's wall time
+    assert pilots[0] == pilots[1]
 
 
 def test_a_finished_calibration_reruns_no_evaluation_after_a_kill_mid_line(tmp_path, calibration):
