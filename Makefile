@@ -18,7 +18,7 @@ PUBLISHED := historical_2022/daily_entries.png historical_2022/queues.png \
 	historical_2022/metadata.json $(addprefix historical_2022_fit/,fit.csv fit.png metadata.json) \
 	counterfactuals/headline.csv counterfactuals/differences.png
 
-.PHONY: install run test bench lint schema fit calibrate holdout sbc compare report publish clean
+.PHONY: install run test bench lint schema fit calibrate holdout sbc sensitivity compare report publish clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,20 @@ sbc: $(STAMP)
 	$(FLOWSIM) sbc scenarios/historical_2022.yaml --observations $(OBSERVATIONS) \
 		--box calibration/historical_2022/posterior.csv --datasets 30 --design 64 \
 		--out calibration/historical_2022_sbc $(ARGS)
+
+# What each counterfactual effect hangs on: 64 design points (posterior draws, and every
+# other bounded parameter over its range), each running the calibrated history and the
+# seven counterfactuals once, plus 6 runs as written for the noise (about 50 min on 2 cores).
+# The normal-traffic constants were set by hand against the normal counts (G2, F1-F7, B9,
+# B15, M1, M2, NB1), which hold each to about +-0.5 (a factor of 1.6 on a country's normal
+# traffic): they vary over that, not over the +-3 a calibration may search.
+SENSITIVITY := calibration/historical_2022_sensitivity
+NORMAL_TRAFFIC_RANGES := --range attract_georgia=0.5:1.5 --range attract_finland=0.5:1.5 \
+	--range attract_estonia=0:1 --range attract_latvia=-1.5:-0.5 --range attract_mongolia=-0.3:0.7 \
+	--range attract_norway=-0.5:0.5 --range fi_minor_crossing=-2:-1
+sensitivity: $(STAMP)
+	$(FLOWSIM) sensitivity $(HISTORICAL) scenarios/counterfactuals/*.yaml --points 64 \
+		--noise-replications 6 $(NORMAL_TRAFFIC_RANGES) --out $(SENSITIVITY) $(ARGS)
 
 compare: $(STAMP)
 	$(FLOWSIM) compare $(HISTORICAL) scenarios/counterfactuals/*.yaml -n 20 \

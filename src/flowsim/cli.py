@@ -78,6 +78,28 @@ def _scheduler_address(text: str) -> str:
     return text
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def _range(text: str) -> tuple[str, tuple[float, float]]:
+    name, _, bounds = text.partition("=")
+    low, _, high = bounds.partition(":")
+    try:
+        values = (float(low), float(high))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=LOW:HIGH, got {text!r}") from None
+    if not name or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected NAME=LOW:HIGH, got {text!r}")
+    return name, values
+
+
 def _seed(text: str) -> int:
     try:
         value = int(text)
@@ -529,6 +551,57 @@ def cmd_sbc(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    """``flowsim sensitivity``: which input each counterfactual effect hangs on."""
+    import shlex
+
+    from tqdm import tqdm
+
+    from flowsim.atomic import atomic_write_bytes, atomic_write_text
+    from flowsim.compare import check_comparable
+    from flowsim.executors import default_workers
+    from flowsim.inference.sensitivity import SENSITIVITY_FILES, metadata, sensitivity
+    from flowsim.plotting import figure_bytes, sensitivity_figure
+
+    paths = [args.baseline, *args.others]
+    scenarios = [_load(path, args.overrides) for path in paths]
+    for path, other in zip(args.others, scenarios[1:], strict=True):
+        check_comparable(scenarios[0], other, file=path)
+    out = Path(args.out)
+    inputs = [f for path in paths for f in _scenario_files(path)]
+    check_work_folder(
+        out, force=args.force, record="sensitivity.json", what="a sensitivity analysis"
+    )
+    for written in SENSITIVITY_FILES:
+        check_file(out / written, force=True, inputs=inputs)
+    runs = args.points + args.noise_replications
+    with tqdm(total=runs, desc="design points", unit="point", file=sys.stderr,
+              disable=args.quiet) as bar:  # fmt: skip
+        result = sensitivity(
+            scenarios,
+            points=args.points,
+            noise_replications=args.noise_replications,
+            seed=args.seed,
+            workers=args.workers or default_workers(),
+            out_dir=out,
+            ranges=dict(args.ranges),
+            restart=args.force,
+            progress=bar.update,
+        )
+    record = metadata(scenarios, result, shlex.join(["flowsim", *args.argv]), paths, args.seed)
+    atomic_write_text(out / "design.csv", result.design.to_csv(index=False))
+    atomic_write_text(out / "sensitivity.csv", result.indices.to_csv(index=False))
+    atomic_write_text(out / "sensitivity_summary.csv", result.summary.to_csv(index=False))
+    figure = sensitivity_figure(result.indices, result.summary)
+    atomic_write_bytes(out / "sensitivity.png", figure_bytes(figure))
+    atomic_write_text(out / "metadata.json", json.dumps(record, indent=1) + "\n")
+    with pd_options():
+        print(result.summary[["scenario", "country", "effect_mean", "noise_share", "drivers"]]
+              .to_string(index=False))  # fmt: skip
+    print(f"results written to {out}")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     """``flowsim compare``: counterfactuals against a baseline, paired by replication."""
     from flowsim.atomic import atomic_dir
@@ -815,6 +888,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_sbc)
 
     p = sub.add_parser(
+        "sensitivity", help="which parameter or assumption each counterfactual effect hangs on"
+    )
+    p.add_argument("baseline", help="the baseline scenario (its posterior, if any, is drawn from)")
+    p.add_argument("others", nargs="+", metavar="OTHER", help="the counterfactual scenarios")
+    p.add_argument("--out", "-o", required=True, help="folder for the design and the results")
+    p.add_argument(
+        "--points", type=_positive_int, default=64, help="design points (default: %(default)s)"
+    )
+    p.add_argument(
+        "--noise-replications",
+        type=_non_negative_int,
+        default=6,
+        help="runs of the scenarios as written, on streams of their own, that measure the "
+        "replication noise (0: none; default: %(default)s)",
+    )
+    p.add_argument(
+        "--range",
+        dest="ranges",
+        action="append",
+        default=[],
+        type=_range,
+        metavar="NAME=LOW:HIGH",
+        help="vary this parameter over LOW..HIGH instead of its bounds (repeatable)",
+    )
+    p.add_argument("--seed", type=_seed, help="default: the baseline's")
+    p.add_argument("--workers", "-j", type=_positive_int, help="processes (default: all cores)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_force(p)
+    p.set_defaults(handler=cmd_sensitivity)
+
+    p = sub.add_parser(
         "compare", help="run counterfactual scenarios against a baseline on the same seeds"
     )
     p.add_argument("baseline", help="the baseline scenario")
@@ -869,6 +974,7 @@ _LIBRARIES = {
     ),
     "compare": ("flowsim.checks", "flowsim.compare", "flowsim.inference.fit", *_FIGURES),
     "sbc": ("flowsim.checks", "flowsim.inference.sbc", *_FIGURES),
+    "sensitivity": ("flowsim.checks", "flowsim.inference.sensitivity", "tqdm", *_FIGURES),
     "report": ("flowsim.report",),
     "check": ("flowsim.checks",),
     "resolve": ("flowsim.scenario",),

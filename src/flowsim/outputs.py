@@ -160,16 +160,18 @@ def starts_with(prefix: bytes) -> Callable[[Path], bool]:
     return test
 
 
-def check_work_folder(out: Path, *, force: bool = False) -> None:
-    """Refuse a folder a calibration writes into, unless empty, a calibration's, or `force`."""
+def check_work_folder(
+    out: Path, *, force: bool = False, record: str = "calibration.json", what: str = "a calibration"
+) -> None:
+    """Refuse a folder `what` writes into, unless empty, marked by its `record`, or `force`."""
     _check_place(out)
     if out.exists() and not out.is_dir():
         raise RunError("exists and is not a folder", file=str(out))
-    ours = has_marker(out / "calibration.json")
+    ours = has_marker(out / record)
     if out.is_dir() and any(out.iterdir()) and not ours and not force:
         raise RunError(
-            "holds files flowsim did not write (it has no calibration.json), which a "
-            "calibration would overwrite; choose another --out or pass --force",
+            f"holds files flowsim did not write (it has no {record}), which {what} would "
+            "overwrite; choose another --out or pass --force",
             file=str(out),
         )
 

@@ -5,7 +5,8 @@ simulation, never call ``plt.show()`` and never change global rcParams; they tak
 objects (or their folders) and return a `Figure`, and `figure_bytes` renders one to PNG
 or SVG. `axes` holds what every figure shares (time axes, numbered policy markers, the
 mobilization line), `reported` draws reported figures and the simulated curve of the
-same quantity, and `run`, `fit`, `posterior` and `compare` hold the figures of each command.
+same quantity, and `run`, `fit`, `posterior`, `sensitivity` and `compare` hold the figures
+of each command.
 """
 
 from flowsim.plotting.axes import figure_bytes, policy_events, save_figure, scenario_label
@@ -13,6 +14,7 @@ from flowsim.plotting.compare import comparison_daily_figure, difference_figure,
 from flowsim.plotting.fit import fit_figure
 from flowsim.plotting.posterior import posterior_figures, sbc_figure
 from flowsim.plotting.run import checkpoint_queue_figure, daily_metric_figure, run_figures
+from flowsim.plotting.sensitivity import sensitivity_figure
 
 __all__ = [
     "checkpoint_queue_figure",
@@ -28,4 +30,5 @@ __all__ = [
     "save_figure",
     "sbc_figure",
     "scenario_label",
+    "sensitivity_figure",
 ]
