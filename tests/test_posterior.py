@@ -295,7 +295,8 @@ def test_simulation_based_calibration_covers_about_90_percent(tmp_path):
     csv = truth_observations(path, tmp_path)
     out = tmp_path / "sbc"
     command = ["sbc", str(path), "--observations", str(csv), "--out", str(out), "--datasets",
-               "20", "--design", "40", "--reporting-error", "0.05", "-j", "2"]  # fmt: skip
+               "20", "--design", "40", "--reporting-error", "0.05", "-j", "2", "--chain-steps",
+               "1500"]  # fmt: skip
     assert main(command) == 0
     table = pd.read_csv(out / "sbc.csv")
     assert len(table) == 40

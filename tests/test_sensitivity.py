@@ -208,3 +208,24 @@ def test_a_malformed_range_is_a_usage_error(analysed, tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         main(command)
     assert stop.value.code == 2 and "NAME=LOW:HIGH" in capsys.readouterr().err
+
+
+def test_a_design_point_outside_the_scenarios_domain_is_refused_before_any_run(
+    analysed, tmp_path, capsys
+):
+    # A share varied beyond 1 makes some points invalid: refused up front, naming one.
+    data = yaml.safe_load(analysed[1].read_text())
+    data["parameters"]["visa"] = {"value": 0.5, "lower": 0.2, "upper": 0.8, "source": "assumption"}
+    data["attributes"]["visa"]["share"] = "$visa"
+    data["posterior"] = str(analysed[0] / "draws.csv")
+    path = tmp_path / "shares.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    closed = tmp_path / "closed.yaml"
+    closed.write_text((analysed[2]).read_text().replace("two.yaml", "shares.yaml"))
+    out = tmp_path / "s"
+    command = ["sensitivity", str(path), str(closed), "--out", str(out), "-q", "--points", "12",
+               "--range", "visa=0.5:1.5"]  # fmt: skip
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert "design point" in err and "--range" in err and "Traceback" not in err, err
+    assert not (out / "evaluations.jsonl").exists()

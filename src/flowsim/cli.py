@@ -535,6 +535,7 @@ def cmd_sbc(args: argparse.Namespace) -> int:
         posterior=posterior,
         reporting_error=args.reporting_error,
         pilot_replications=args.pilot_replications,
+        chain_steps=args.chain_steps,
         restart=args.force,
     )
     summary = result.by_parameter()
@@ -884,6 +885,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--reporting-error", type=_positive_float, default=0.1)
     p.add_argument("--pilot-replications", type=_positive_int, default=8)
+    p.add_argument(
+        "--chain-steps",
+        type=_positive_int,
+        default=8000,
+        help="steps of each data set's chain, a quarter of them burn-in (default: %(default)s)",
+    )
     _add_force(p)
     p.set_defaults(handler=cmd_sbc)
 

@@ -45,6 +45,7 @@ from flowsim.inference.likelihood import REPORTING_ERROR
 from flowsim.inference.observations import Observation
 from flowsim.inference.posterior import (
     CREDIBLE,
+    Chain,
     EmulatedLikelihood,
     Evidence,
     fit_emulator,
@@ -59,6 +60,10 @@ SBC_FILES = ("sbc.csv", "sbc_summary.csv", "sbc_ranks.png")
 TRUTH_STREAMS = 1_000_000
 #: A box around a posterior: its 1st to 99th percentiles, widened by this share each side.
 BOX_MARGIN = 0.5
+#: Steps of each data set's chain, a quarter of them burn-in, with the posterior's
+#: differential-evolution moves (autocorrelation times of 100-250 steps on the historical
+#: model, so 6,000 kept steps are 25-60 of them).
+CHAIN_STEPS = 8000
 
 
 @dataclass(frozen=True)
@@ -133,16 +138,20 @@ def simulation_based_calibration(
     posterior: pd.DataFrame | None = None,
     reporting_error: float = REPORTING_ERROR,
     pilot_replications: int = 8,
+    chain_steps: int = CHAIN_STEPS,
     executor=None,
     restart: bool = False,
 ) -> SbcResult:
     """Run the check; the design's simulations are kept in `out_dir` and replayed on a rerun.
 
     `design` points of `replications` each fit the emulator; `datasets` synthetic data
-    sets are inferred from it. With `posterior` (a ``posterior.csv`` frame), the prior is
-    `posterior_box` of it. `out_dir` is kept as a calibration's folder is: a rerun with
-    other inputs is refused, or with `restart` starts afresh.
+    sets are inferred from it, each by a chain of `chain_steps` (in the pool). With
+    `posterior` (a ``posterior.csv`` frame), the prior is `posterior_box` of it. `out_dir`
+    is kept as a calibration's folder is: a rerun with other inputs is refused, or with
+    `restart` starts afresh.
     """
+    if chain_steps < 100:
+        raise RunError("must be at least 100", field_path="--chain-steps")
     if pilot_replications < 2:
         raise RunError(
             "the check needs the model's variance from a pilot run of at least 2",
@@ -184,13 +193,33 @@ def simulation_based_calibration(
             pool,
             progress=False,
         )
+        # Each data set's chain runs in the pool too: they are independent.
+        densities = [
+            EmulatedLikelihood(
+                emulator, _reported(objective, t, o, emulator.ids, rng), reporting_error
+            )
+            for t, o in zip(truths, outputs, strict=True)
+        ]
+        futures = [
+            pool.submit(_infer, density, int(rng.integers(2**31)), chain_steps)
+            for density in densities
+        ]
+        chains = [f.result() for f in futures]
     rows = []
-    for k, (truth, output) in enumerate(zip(truths, outputs, strict=True)):
-        reported = _reported(objective, truth, output, emulator.ids, rng)
-        density = EmulatedLikelihood(emulator, reported, reporting_error)
-        chain = sample(density, np.full(len(box), 0.5), int(rng.integers(2**31)))
-        rows.extend(_coverage_rows(k, box, truth, chain.spread(1000, k)))
+    for k, (truth, chain) in enumerate(zip(truths, chains, strict=True)):
+        rows.extend(_coverage_rows(k, box, truth, chain.spread(1000, k), chain.autocorrelation))
     return SbcResult(pd.DataFrame(rows), tuple(box))
+
+
+def _infer(density: EmulatedLikelihood, seed: int, steps: int) -> Chain:
+    """The posterior of one synthetic data set, by the sampler of the posterior's last chain.
+
+    The walkers start at the centre of the box, not at a wave's walkers: a quarter of the
+    `steps` is burn-in.
+    """
+    d = len(density.emulator.centre)
+    burn = steps // 4
+    return sample(density, np.full(d, 0.5), seed, burn=burn, steps=steps - burn, mixing=True)
 
 
 def _design_emulator(objective: Objective, points: int) -> Emulator:
@@ -247,7 +276,11 @@ def _reported(
 
 
 def _coverage_rows(
-    dataset: int, box: Sequence[FreeParameter], truth: np.ndarray, draws: np.ndarray
+    dataset: int,
+    box: Sequence[FreeParameter],
+    truth: np.ndarray,
+    draws: np.ndarray,
+    autocorrelation: np.ndarray,
 ) -> list[dict]:
     """Per parameter: the truth, the posterior median and 90% interval, coverage and rank."""
     tail = (1 - CREDIBLE) / 2
@@ -264,6 +297,7 @@ def _coverage_rows(
                 "ci_high": p.value(high),
                 "covered": bool(low <= truth[i] <= high),
                 "rank": float(np.mean(draws[:, i] < truth[i])),
+                "autocorrelation_steps": float(autocorrelation[i]),
             }
         )
     return rows

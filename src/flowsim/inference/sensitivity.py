@@ -33,10 +33,10 @@ import pandas as pd
 
 from flowsim.compare import check_comparable
 from flowsim.engine.model import Aggregates
-from flowsim.errors import RunError
+from flowsim.errors import RunError, ScenarioError
 from flowsim.executors import open_executor
 from flowsim.monitor import FLOW_METRICS
-from flowsim.parameter_draws import read_posterior
+from flowsim.parameter_draws import read_posterior, with_values
 from flowsim.runner import map_replications, simulate
 from flowsim.scenario import Scenario, dump_resolved
 from flowsim.scenario.loader import whole_number_uses
@@ -218,6 +218,9 @@ def sensitivity(
     varied = [i.name for i in inputs if i.kind != "dummy"]
     runs = [(i, {n: float(design.at[i, n]) for n in varied}) for i in range(points)]
     runs += [(points + k, None) for k in range(noise_replications)]
+    for replication, values in runs:
+        if values and log.get([replication, *values.values()]) is None:
+            _check_point(scenarios, replication, values)
     records = []
     with open_executor(workers, executor=executor) as pool:
         for replication, values in runs:
@@ -241,6 +244,23 @@ def sensitivity(
     noise = effects.iloc[points:]
     indices = first_order_table(design, inputs, list(effects.columns), run_seed)
     return Sensitivity(design, indices, summary_table(design, noise, indices), tuple(inputs))
+
+
+def _check_point(scenarios: Sequence[Scenario], point: int, values: dict[str, float]) -> None:
+    """Refuse, before anything runs, a design point that makes a scenario invalid.
+
+    Bounds are each parameter's alone: together (shares that must sum to at most 1) they
+    can leave the scenario's domain.
+    """
+    for scenario in scenarios:
+        try:
+            with_values(scenario, values)
+        except ScenarioError as err:
+            raise RunError(
+                f"design point {point} makes scenario {scenario.name!r} invalid ({err}); "
+                "narrow the ranges of the parameters involved",
+                field_path="--range",
+            ) from None
 
 
 def _names(scenarios: Sequence[Scenario]) -> list[str]:
