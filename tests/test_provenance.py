@@ -89,3 +89,17 @@ def test_the_same_command_gives_the_same_bytes_but_for_the_timing_fields(tmp_pat
     assert differ == ["metadata.json"]
     a, b = (json.loads(f["metadata.json"]) for f in (first, second))
     assert {k for k in a if a[k] != b[k]} <= set(TIMING_FIELDS)
+
+
+def test_a_run_without_figures_never_imports_matplotlib(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\nfrom flowsim.cli import main\n"
+        f"code = main(['run', {str(SMALL)!r}, '-n', '1', '-j', '1', '-q', '--no-plot', "
+        f"'--out', {str(tmp_path / 'r')!r}])\n"
+        "print(code, any(m.startswith('matplotlib') for m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout.splitlines()[-1] == "0 False", done.stderr

@@ -175,7 +175,6 @@ def _held_out(args: argparse.Namespace, observations) -> frozenset[str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``flowsim run``."""
-    from flowsim.plotting import figure_bytes, run_figures
     from flowsim.runner import run
 
     scenario = _load(args.scenario, args.overrides)
@@ -199,6 +198,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = _provenance(args, result)
     figures = {}
     if not args.no_plot:
+        from flowsim.plotting import figure_bytes, run_figures
+
         fit = None
         if observations is not None:
             from flowsim.inference.fit import validate
@@ -989,11 +990,12 @@ _LIBRARIES = {
 }
 
 
-def _import_libraries(command: str) -> None:
-    """Import what `command` needs with Ctrl-C held back until the imports are done.
+def _import_libraries(args: argparse.Namespace) -> None:
+    """Import what the command needs with Ctrl-C held back until the imports are done.
 
     An interrupt inside a compiled module's initialisation can surface as ``ImportError``
     or be swallowed by a library's fallback; held back, it is a plain KeyboardInterrupt.
+    A run with ``--no-plot`` draws no figure, so it never imports matplotlib.
     """
     import importlib
     import signal
@@ -1004,8 +1006,9 @@ def _import_libraries(command: str) -> None:
     except ValueError:  # not the main thread, which alone receives signals
         previous = None
     try:
-        for name in _LIBRARIES.get(command, ()):
-            importlib.import_module(name)
+        for name in _LIBRARIES.get(args.command, ()):
+            if not (getattr(args, "no_plot", False) and name in _FIGURES):
+                importlib.import_module(name)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
@@ -1019,7 +1022,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv  # recorded in files a command writes, e.g. fitted.yaml
     try:
-        _import_libraries(args.command)
+        _import_libraries(args)
         return args.handler(args)
     except FlowsimError as err:
         print(f"flowsim: error: {err}", file=sys.stderr)
