@@ -576,9 +576,16 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     )
     for written in SENSITIVITY_FILES:
         check_file(out / written, force=True, inputs=inputs)
-    runs = args.points + args.noise_replications
-    with tqdm(total=runs, desc="design points", unit="point", file=sys.stderr,
-              disable=args.quiet) as bar:  # fmt: skip
+    bars: list = []  # opened at the first point done: an input error prints its one line alone
+
+    def done() -> None:
+        if not bars:
+            total = args.points + args.noise_replications
+            bars.append(tqdm(total=total, desc="design points", unit="point", file=sys.stderr,
+                             disable=args.quiet))  # fmt: skip
+        bars[0].update()
+
+    try:
         result = sensitivity(
             scenarios,
             points=args.points,
@@ -588,8 +595,11 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
             out_dir=out,
             ranges=dict(args.ranges),
             restart=args.force,
-            progress=bar.update,
+            progress=done,
         )
+    finally:
+        for bar in bars:
+            bar.close()
     record = metadata(scenarios, result, shlex.join(["flowsim", *args.argv]), paths, args.seed)
     atomic_write_text(out / "design.csv", result.design.to_csv(index=False))
     atomic_write_text(out / "sensitivity.csv", result.indices.to_csv(index=False))

@@ -194,7 +194,7 @@ def sensitivity(
     Every simulation is kept in ``out_dir/evaluations.jsonl`` as soon as its point is done,
     and replayed by a rerun with the same inputs (a rerun with others is refused, or with
     `restart` starts afresh). `ranges` narrows or widens parameters' bounds (see
-    `sensitivity_inputs`). `progress` is called once per point simulated.
+    `sensitivity_inputs`). `progress` is called as each point is done (or replayed).
     """
     from flowsim.inference.calibration import EvaluationLog
 
@@ -236,9 +236,9 @@ def sensitivity(
                 )
                 record = {"unit": unit, "entries": dict(zip(names, totals, strict=True))}
                 log.add(record)
-                if progress is not None:
-                    progress()
             records.append(record)
+            if progress is not None:
+                progress()
     effects = _effects(records, scenarios)
     design = pd.concat([design, effects.iloc[:points].reset_index(drop=True)], axis=1)
     noise = effects.iloc[points:]
