@@ -63,7 +63,7 @@ sbc: $(STAMP)
 
 # What each counterfactual effect hangs on: 64 design points (posterior draws, and every
 # other bounded parameter over its range), each running the calibrated history and the
-# seven counterfactuals once, plus 6 runs as written for the noise (about 50 min on 2 cores).
+# seven counterfactuals once, plus 6 runs as written for the noise (about 80 min on 2 cores).
 # Ranges narrower than the bounds, for parameters set by hand against reported counts:
 # the normal-traffic constants against the normal counts (G2, F1-F7, B9, B15, M1, M2, NB1),
 # which hold each to about +-0.5 (a factor of 1.6 on a country's normal traffic), not the

@@ -11,9 +11,10 @@ The first-order index of an input is the share of the effect's variance over the
 that its value alone explains, Var(E[effect | input]) / Var(effect), estimated from the
 design by a smooth main-effect regression (`first_order`). One design serves every
 input, which is what today's speed affords: Sobol' indices by Saltelli's scheme would
-need N(d+2) points and Morris screening r(d+1), ten to forty times more simulations for
-forty inputs, and a given-data Fourier estimator (RBD-FAST) left a dummy input an index
-of 0.15 +- 0.48 at 48 points where the regression's noise is about 2/N. An input drives
+need N(d+2) points (forty times more for forty inputs), Morris screening r(d+1) points
+and ranks inputs without a share of the variance, and a given-data Fourier estimator
+(RBD-FAST) left a dummy input an index of 0.15 +- 0.48 at 48 points where the
+regression's noise is about 2/N. An input drives
 an effect when the regression's F test finds its main effect at 5% family-wise over the
 inputs; the dummy shows what the estimator finds in an input that does nothing.
 Replication noise (what no input explains) is measured apart, by
@@ -392,7 +393,9 @@ def summary_table(design: pd.DataFrame, noise: pd.DataFrame, indices: pd.DataFra
                 "effect_p05": np.quantile(y, 0.05),
                 "effect_p95": np.quantile(y, 0.95),
                 "noise_share": noise_var / total_var if total_var > 0 else np.nan,
-                "s1_sum": real["s1"].clip(lower=0).sum(),
+                # Unclipped, so that the inputs' noise averages out; correlated posterior
+                # inputs each count the variance they share, so the sum may pass 1.
+                "s1_sum": real["s1"].sum(),
                 "dummy_s1": float(mine.loc[mine["kind"] == "dummy", "s1"].iloc[0]),
                 "drivers": "; ".join(f"{r.input} ({r.s1:.2f})" for r in drivers.itertuples()),
             }
