@@ -932,7 +932,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=_seed, help="default: the baseline's")
     p.add_argument("--workers", "-j", type=_positive_int, help="processes (default: all cores)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a field of every scenario (repeatable)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _add_force(p)
     p.set_defaults(handler=cmd_sensitivity)

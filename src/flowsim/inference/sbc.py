@@ -61,8 +61,8 @@ TRUTH_STREAMS = 1_000_000
 #: A box around a posterior: its 1st to 99th percentiles, widened by this share each side.
 BOX_MARGIN = 0.5
 #: Steps of each data set's chain, a quarter of them burn-in, with the posterior's
-#: differential-evolution moves (autocorrelation times of 100-250 steps on the historical
-#: model, so 6,000 kept steps are 25-60 of them).
+#: differential-evolution moves (on the historical model its chains' autocorrelation
+#: times were 47-136 steps, so 6,000 kept steps are 44-127 of them).
 CHAIN_STEPS = 8000
 
 
