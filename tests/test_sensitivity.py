@@ -142,7 +142,7 @@ def test_a_rerun_replays_the_simulations_and_writes_the_same_bytes(analysed):
     assert {f: (out / f).read_bytes() for f in before} == before
 
 
-def test_a_rerun_with_other_inputs_is_refused_unless_forced(analysed, tmp_path, capsys):
+def test_a_rerun_with_other_inputs_is_refused(analysed, tmp_path, capsys):
     out, command = analysed[3], analysed[4]
     other = [*command[:-1], str(tmp_path / "copy")]
     (tmp_path / "copy").mkdir()
@@ -161,6 +161,8 @@ def test_a_parameter_a_counterfactual_changes_is_not_an_input(analysed):
     base, other = flowsim.load_scenario(path), flowsim.load_scenario(lever)
     names = [i.name for i in sensitivity_inputs(base, [other])]
     assert names == ["rate", "attract", DUMMY]
+    with pytest.raises(RunError, match="policy compared"):
+        sensitivity_inputs(base, [other], {"home_pull": (-0.1, 0.1)})
 
 
 @pytest.mark.parametrize(

@@ -131,16 +131,15 @@ def _add_run_options(
         type=_scheduler_address,
         help="run replications on a Dask cluster, e.g. tcp://10.0.0.5:8786 (needs flowsim[dask])",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="PATH=VALUE",
-        help="override a scenario field, e.g. demand.choice.hours_weight=0.2 (repeatable)",
-    )
+    _add_set(p, "override a scenario field, e.g. demand.choice.hours_weight=0.2 (repeatable)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _add_force(p)
+
+
+def _add_set(p: argparse.ArgumentParser, text: str | None = None) -> None:
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE", help=text
+    )
 
 
 def _add_parameters(p: argparse.ArgumentParser) -> None:
@@ -932,14 +931,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=_seed, help="default: the baseline's")
     p.add_argument("--workers", "-j", type=_positive_int, help="processes (default: all cores)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="PATH=VALUE",
-        help="override a field of every scenario (repeatable)",
-    )
+    _add_set(p, "override a field of every scenario (repeatable)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _add_force(p)
     p.set_defaults(handler=cmd_sensitivity)
@@ -966,12 +958,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate scenario files without running them")
     p.add_argument("scenarios", nargs="+")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    _add_set(p)
     p.set_defaults(handler=cmd_check)
 
     p = sub.add_parser("resolve", help="print a scenario after extends, overrides and parameters")
     p.add_argument("scenario")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    _add_set(p)
     p.set_defaults(handler=cmd_resolve)
 
     p = sub.add_parser("schema", help="print the JSON Schema of scenario files")

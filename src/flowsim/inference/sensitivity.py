@@ -106,6 +106,12 @@ def sensitivity_inputs(
         for name, p in base.parameters.items()
         if name not in other.parameters or other.parameters[name].value != p.value
     }
+    if clash := sorted(levers & set(ranges)):
+        raise RunError(
+            f"{clash[0]!r} is set differently by a counterfactual, so it is the policy compared, "
+            "not an input to vary",
+            field_path="--range",
+        )
     inputs = []
     for name, p in base.parameters.items():
         if name in levers:
