@@ -188,7 +188,7 @@ class Stage:
         self.wait_total += now - party.joined
         delay = self.service() * self.multiplier
         for rule in self.extra_rules:
-            delay += rule.extra_exit_minutes(party)
+            delay += rule.exit_minutes(party)
         heappush(self.calls, (now + delay, next(self.seq), self.done, party))  # env.call_in
 
     def _done(self, party: Party, now: float) -> None:

@@ -1,41 +1,100 @@
-"""The rule hook: what a policy can do to parties at a checkpoint.
+"""The rule: what a policy does to parties at a checkpoint, as data that every engine reads.
 
-A policy installs `Rule` objects on checkpoints for a period. The checkpoint calls
-every installed rule at each hook point; a rule overrides only the hooks it needs.
-The engine never knows which policy a rule comes from.
+A policy installs `Rule` objects on checkpoints for a period. A rule is a record of
+effects, each off by default: it may stop a selected class of parties before the
+checkpoint (access), add minutes to the exit check of parties holding an attribute,
+turn holders back after the exit check (screening), refuse holders at entry, and
+deter informed holders. The engine never knows which policy a rule comes from; the
+methods below are the reference reading of the record, and the compiled engine reads
+the same fields.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from flowsim.engine.traveller import Party
+    from flowsim.streams import Draws
 
 
+@dataclass(eq=False, kw_only=True)
 class Rule:
-    """Hook points a policy can fill; the defaults do nothing."""
+    """Effects of one policy at a checkpoint; an effect left at its default does nothing."""
+
+    #: access: stop selected parties before the checkpoint
+    stops_selected: bool = False
+    #: modes a party must travel by to be selected (None: every mode)
+    modes: frozenset[str] | None = None
+    #: profile bits a selected party holds all of, and none of
+    with_mask: int = 0
+    without_mask: int = 0
+    #: share of the selected parties actually stopped
+    compliance: float = 1.0
+    #: the attribute the exit, entry and deterrence effects look at (-1: none)
+    attribute: int = -1
+    #: minutes added to the exit check of a party with holders
+    extra_exit_minutes: float = 0.0
+    #: screening after the exit check: each holder is turned back with `turn_back_share`
+    screens: bool = False
+    turn_back_share: float = 0.0
+    #: entry refuses the holders (the whole party if `refuse_whole_party`)
+    refuses: bool = False
+    refuse_whole_party: bool = False
+    #: informed parties with holders avoid the checkpoint with this probability
+    deterrence_share: float = 0.0
+    #: the rule's own U(0, 1) stream (`Model.uniform`), if it draws
+    uniform: Draws | None = None
+
+    def selects(self, profile: int, mode: str) -> bool:
+        """Whether the access effect selects a party of this profile and mode."""
+        return (
+            (self.modes is None or mode in self.modes)
+            and profile & self.with_mask == self.with_mask
+            and not profile & self.without_mask
+        )
 
     def stops(self, party: Party, now: float) -> bool:
         """Access: True if an upstream authority stops the party before the checkpoint."""
-        return False
+        if not self.stops_selected or not self.selects(party.profile, party.mode):
+            return False
+        return self.compliance >= 1.0 or self.uniform() < self.compliance  # type: ignore[misc]
 
-    def extra_exit_minutes(self, party: Party) -> float:
+    def exit_minutes(self, party: Party) -> float:
         """Minutes added to the party's Russian exit check."""
-        return 0.0
+        if not self.extra_exit_minutes or not party.counts[self.attribute]:
+            return 0.0
+        return self.extra_exit_minutes
 
     def on_exit(self, party: Party, now: float) -> int:
-        """After exit control: persons turned back (the rule updates ``party.counts``)."""
-        return 0
+        """After exit control: persons turned back (``party.counts`` is updated)."""
+        if not self.screens:
+            return 0
+        held = party.counts[self.attribute]
+        share, uniform = self.turn_back_share, self.uniform
+        turned = sum(1 for _ in range(held) if uniform() < share)  # type: ignore[misc]
+        party.counts[self.attribute] = held - turned
+        return turned
 
     def on_entry(self, party: Party, now: float) -> int:
-        """After entry control: persons refused (the rule updates ``party.counts``)."""
-        return 0
+        """After entry control: persons refused (``party.counts`` is updated)."""
+        if not self.refuses:
+            return 0
+        held = party.counts[self.attribute]
+        if not held:
+            return 0
+        party.counts[self.attribute] = 0
+        return party.size if self.refuse_whole_party else held
 
     def blocks(self, profile: int, mode: str) -> bool:
         """Known effect: would an informed party with this profile and mode avoid the site."""
-        return False
+        if self.stops_selected and self.selects(profile, mode):
+            return True
+        return self.refuses and bool(profile >> self.attribute & 1)
 
     def deterrence(self, profile: int) -> float:
         """Known effect: probability that an informed party with this profile avoids the site."""
-        return 0.0
+        if self.attribute < 0 or not profile >> self.attribute & 1:
+            return 0.0
+        return self.deterrence_share

@@ -9,35 +9,19 @@ from flowsim.policies.base import install_rule, register
 
 if TYPE_CHECKING:
     from flowsim.engine.model import Model
-    from flowsim.engine.traveller import Party
     from flowsim.scenario.schema import EntryBan
-
-
-class EntryBanRule(Rule):
-    """Refuse the holders (a whole party for a per-party attribute) at entry control."""
-
-    def __init__(self, index: int, per_person: bool) -> None:
-        self.index = index
-        self.bit = 1 << index
-        self.per_person = per_person
-
-    def on_entry(self, party: Party, now: float) -> int:
-        """Persons refused."""
-        held = party.counts[self.index]
-        if not held:
-            return 0
-        party.counts[self.index] = 0
-        return held if self.per_person else party.size
-
-    def blocks(self, profile: int, mode: str) -> bool:
-        """Informed holders do not come."""
-        return bool(profile & self.bit)
 
 
 @register("entry_ban")
 def install(policy_id: str, spec: EntryBan, model: Model) -> None:
-    """Refuse holders of `spec.attribute` at the targeted checkpoints from `spec.start`."""
-    rule = EntryBanRule(
-        model.attribute_index(spec.attribute), model.attribute_per_person(spec.attribute)
+    """Refuse holders of `spec.attribute` at the targeted checkpoints from `spec.start`.
+
+    A per-party attribute (a car registered elsewhere, say) refuses the whole party;
+    informed holders do not come.
+    """
+    rule = Rule(
+        attribute=model.attribute_index(spec.attribute),
+        refuses=True,
+        refuse_whole_party=not model.attribute_per_person(spec.attribute),
     )
     install_rule(model, spec, model.sites_of(spec.where), rule)
