@@ -72,26 +72,17 @@ def _import_paths() -> None:
 
 
 def _simulate_recording(scenario, seed: int, replication: int, model_class=None):
-    """`flowsim.runner.simulate` (with `model_class` for the Model), also returning the Model."""
-    import flowsim.runner as runner
+    """`flowsim.runner.simulate` with `model_class` (default: the default engine's), timed."""
+    from flowsim.engine.select import model_class as default_class
+    from flowsim.policies import install_all
 
-    made: list[Any] = []
-    base = runner.Model
-    model_class = model_class or base
-
-    class RecordingModel(model_class):  # type: ignore[misc, valid-type]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            made.append(self)
-
-    runner.Model = RecordingModel
-    try:
-        t0 = time.perf_counter()
-        agg = runner.simulate(scenario, seed, replication)
-        seconds = time.perf_counter() - t0
-    finally:
-        runner.Model = base
-    return agg, (made[0] if made else None), seconds
+    model_class = model_class or default_class()
+    t0 = time.perf_counter()
+    model = model_class(scenario, seed, replication)
+    install_all(scenario, model)
+    agg = model.run()
+    seconds = time.perf_counter() - t0
+    return agg, model, seconds
 
 
 def _engine_result(agg, model, seconds: float) -> dict[str, Any]:
@@ -162,12 +153,13 @@ def scale_overrides(path: Path, factor: float) -> dict[str, Any]:
     return out
 
 
-def case_historical(factor: float) -> dict[str, Any]:
+def case_historical(factor: float, engine: str = "compiled") -> dict[str, Any]:
     import flowsim
+    from flowsim.engine.select import model_class
 
     overrides = scale_overrides(HISTORICAL, factor) if factor != 1 else {}
     scenario = flowsim.load_scenario(HISTORICAL, overrides)
-    agg, model, seconds = _simulate_recording(scenario, scenario.seed, 0)
+    agg, model, seconds = _simulate_recording(scenario, scenario.seed, 0, model_class(engine))
     return _engine_result(agg, model, seconds)
 
 
@@ -252,7 +244,7 @@ def case_baseline(what: str) -> dict[str, Any]:
 def run_child(spec: dict[str, Any]) -> None:
     kind = spec["case"]
     if kind == "historical":
-        out = case_historical(spec["factor"])
+        out = case_historical(spec["factor"], spec.get("engine", "compiled"))
     elif kind in ("mmc_engine", WHAT_IF[0]):
         out = case_mmc_engine(spec["n"], event_free=kind == WHAT_IF[0])
     elif kind in dict(REFERENCES):
@@ -440,6 +432,16 @@ def main(argv: list[str] | None = None) -> int:
 
     hist = measure({"case": "historical", "factor": 1}, "historical")
     rows.append(row(hist, floor))
+    hist_ref = measure(
+        {"case": "historical", "factor": 1, "engine": "reference"}, "historical · reference engine"
+    )
+    rows.append(row(hist_ref, floor))
+    if hist["seconds"] > 0:
+        notes.append(
+            f"historical: the compiled engine is {hist_ref['seconds'] / hist['seconds']:.2f}x "
+            f"faster than the reference engine, same outputs bit for bit (first use of a fresh "
+            f"cache not included: see benchmarks/README.md)."
+        )
     if not args.quick:
         hist10 = measure({"case": "historical", "factor": 10}, "historical x10")
         rows.append(row(hist10, floor))

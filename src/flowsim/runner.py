@@ -20,7 +20,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from flowsim import __version__
-from flowsim.engine.model import Aggregates, Model
+from flowsim.engine.model import Aggregates
+from flowsim.engine.select import model_class
 from flowsim.errors import RunError
 from flowsim.executors import describe, open_executor, pool_size
 from flowsim.footprint import check_memory, duration_text, replication_seconds, size_text
@@ -36,10 +37,15 @@ def simulate(
     replication: int,
     trace: bool = False,
     values: dict[str, float] | None = None,
+    engine: str | None = None,
 ) -> Aggregates:
-    """Build, install the policies of, and run one replication (with parameter `values`)."""
+    """Build, install the policies of, and run one replication (with parameter `values`).
+
+    `engine` is ``"compiled"`` or ``"reference"`` (`flowsim.engine.select`); both give
+    the same outputs.
+    """
     scenario = with_values(scenario, values)
-    model = Model(scenario, seed, replication, trace=trace)
+    model = model_class(engine, trace)(scenario, seed, replication, trace=trace)
     install_all(scenario, model)
     return model.run()
 

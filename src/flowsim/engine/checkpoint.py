@@ -214,26 +214,17 @@ class Stage:
         return self.area + self.waiting_units * (now - self.since)
 
 
-class Site:
-    """A checkpoint at run time: its stages, rules, counters and open/closed state."""
+class SiteControls:
+    """What policies and choice see of a checkpoint, in either engine.
 
-    def __init__(
-        self,
-        index: int,
-        checkpoint_id: str,
-        country: str,
-        env: Calendar,
-        monitor: Monitor,
-        leave: Callable[[Party, Site, float, str], None],
-    ) -> None:
+    Its stages, the rules in force and announced, and its open/closed state.
+    """
+
+    def __init__(self, index: int, checkpoint_id: str, country: str, env: Calendar) -> None:
         self.index = index
         self.id = checkpoint_id
         self.country = country
         self.env = env
-        self.monitor = monitor
-        self.counters: SiteCounters = monitor.sites[index]
-        self.trace = monitor.trace
-        self.leave = leave
         self.rules: list[Rule] = []
         self.exit: dict[str, Stage] = {}
         self.entry: dict[str, Stage] = {}
@@ -244,12 +235,8 @@ class Site:
         self.announced: list[tuple[Rule, float, float]] = []
         #: per origin: how much longer a party waits for having travelled so far (sunk cost)
         self.commitment: list[float] = []
-        #: counts the later departure of an admitted party (its country's routes), if any
-        self.depart: Callable[[Party, Site, float], None] | None = None
         #: called when rules or closures change, so that choices are recomputed
         self.changed: Callable[[], None] = lambda: None
-
-    # --- building -------------------------------------------------------------------
 
     def add_mode(
         self, mode: str, exit_stage: Stage, entry_stage: Stage, queue_space_m: float
@@ -258,6 +245,78 @@ class Site:
         self.exit[mode] = exit_stage
         self.entry[mode] = entry_stage
         self.queue_space_m[mode] = queue_space_m
+
+    # --- hook API for policies ------------------------------------------------------
+
+    def stages(
+        self, mode: str, names: list[str] | tuple[str, ...] = ("exit", "entry")
+    ) -> list[Stage]:
+        """The named stages of a mode."""
+        return [self.exit[mode] if name == "exit" else self.entry[mode] for name in names]
+
+    def announce(self, rule: Rule, start: float, end: float) -> None:
+        """Make a rule known from now on to informed parties arriving in ``[start, end)``."""
+        self.announced.append((rule, start, end))
+        self.changed()
+
+    def add_rule(self, rule: Rule) -> None:
+        """Install a rule from now on (it is no longer only announced)."""
+        self.announced = [a for a in self.announced if a[0] is not rule]
+        self.rules.append(rule)
+        self.changed()
+
+    def remove_rule(self, rule: Rule) -> None:
+        """Uninstall a rule."""
+        self.rules.remove(rule)
+        self.changed()
+
+    @property
+    def is_open(self) -> bool:
+        """Open by schedule and not closed by a policy."""
+        return self.scheduled_open and self.closures == 0
+
+    def close(self) -> None:
+        """A policy closes the checkpoint (closures nest)."""
+        self.closures += 1
+        self.changed()
+        self._apply_open()
+
+    def reopen(self) -> None:
+        """A policy's closure ends."""
+        self.closures = max(0, self.closures - 1)
+        self.changed()
+        self._apply_open()
+
+    def set_scheduled_open(self, is_open: bool) -> None:
+        """Opening hours begin or end."""
+        self.scheduled_open = is_open
+        self._apply_open()
+
+    def _apply_open(self) -> None:
+        now = self.env.now
+        for stage in (*self.exit.values(), *self.entry.values()):
+            stage.set_open(self.is_open, now)
+
+
+class Site(SiteControls):
+    """A checkpoint at run time in the reference engine: also the party's path and counters."""
+
+    def __init__(
+        self,
+        index: int,
+        checkpoint_id: str,
+        country: str,
+        env: Calendar,
+        monitor: Monitor,
+        leave: Callable[[Party, Site, float, str], None],
+    ) -> None:
+        super().__init__(index, checkpoint_id, country, env)
+        self.monitor = monitor
+        self.counters: SiteCounters = monitor.sites[index]
+        self.trace = monitor.trace
+        self.leave = leave
+        #: counts the later departure of an admitted party (its country's routes), if any
+        self.depart: Callable[[Party, Site, float], None] | None = None
 
     # --- the party's path -----------------------------------------------------------
 
@@ -328,57 +387,6 @@ class Site:
         getattr(self.counters, metric)[self.monitor.hour(now)] += persons
         if self.trace is not None:
             self.trace.append((party.pid, self.id, party.mode, persons, party.arrived, now, metric))
-
-    # --- hook API for policies ------------------------------------------------------
-
-    def stages(
-        self, mode: str, names: list[str] | tuple[str, ...] = ("exit", "entry")
-    ) -> list[Stage]:
-        """The named stages of a mode."""
-        return [self.exit[mode] if name == "exit" else self.entry[mode] for name in names]
-
-    def announce(self, rule: Rule, start: float, end: float) -> None:
-        """Make a rule known from now on to informed parties arriving in ``[start, end)``."""
-        self.announced.append((rule, start, end))
-        self.changed()
-
-    def add_rule(self, rule: Rule) -> None:
-        """Install a rule from now on (it is no longer only announced)."""
-        self.announced = [a for a in self.announced if a[0] is not rule]
-        self.rules.append(rule)
-        self.changed()
-
-    def remove_rule(self, rule: Rule) -> None:
-        """Uninstall a rule."""
-        self.rules.remove(rule)
-        self.changed()
-
-    @property
-    def is_open(self) -> bool:
-        """Open by schedule and not closed by a policy."""
-        return self.scheduled_open and self.closures == 0
-
-    def close(self) -> None:
-        """A policy closes the checkpoint (closures nest)."""
-        self.closures += 1
-        self.changed()
-        self._apply_open()
-
-    def reopen(self) -> None:
-        """A policy's closure ends."""
-        self.closures = max(0, self.closures - 1)
-        self.changed()
-        self._apply_open()
-
-    def set_scheduled_open(self, is_open: bool) -> None:
-        """Opening hours begin or end."""
-        self.scheduled_open = is_open
-        self._apply_open()
-
-    def _apply_open(self) -> None:
-        now = self.env.now
-        for stage in (*self.exit.values(), *self.entry.values()):
-            stage.set_open(self.is_open, now)
 
     # --- observation ----------------------------------------------------------------
 

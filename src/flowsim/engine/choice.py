@@ -110,7 +110,7 @@ class Chooser:
             len(self.travel_minutes), len(model.sites)
         )
         # All rows side by side, so that `refresh` is a few array operations, not a loop.
-        self._flat_idx = np.concatenate([idx for per_class in self.rows for idx, _ in per_class])
+        self.flat_idx = np.concatenate([idx for per_class in self.rows for idx, _ in per_class])
         self._flat_base = np.concatenate(
             [base for per_class in self.rows for _, base in per_class], axis=1
         )
@@ -121,19 +121,20 @@ class Chooser:
                 for idx, _ in per_class
             ]
         )
-        self._row_bounds: list[list[tuple[int, int]]] = []
+        self.row_bounds: list[list[tuple[int, int]]] = []
         end = 0
         for per_class in self.rows:
-            self._row_bounds.append([(end, end := end + idx.size) for idx, _ in per_class])
-        nonempty = [(a, b) for bounds in self._row_bounds for a, b in bounds if b > a]
+            self.row_bounds.append([(end, end := end + idx.size) for idx, _ in per_class])
+        nonempty = [(a, b) for bounds in self.row_bounds for a, b in bounds if b > a]
         self._row_starts = np.array([a for a, _ in nonempty], dtype=np.int64)
         self._row_lengths = np.array([b - a for a, b in nonempty], dtype=np.int64)
         self._weights: list[list[np.ndarray]] = []
+        self.flat_weights = np.zeros((4, n_profiles, self.flat_idx.size))
         self._row_indices = [[idx.tolist() for idx, _ in per_class] for per_class in self.rows]
         self._row_cache: dict[tuple[int, int, int, int], list[float]] = {}
         self._known_version = -1
         self._blocked = np.zeros_like(self._docs_ok)
-        self._deterred = np.zeros(self._docs_ok.shape)
+        self.deterred = np.zeros(self._docs_ok.shape)
         #: announced rules: (start, end, [profile, alternative] that the rule will block)
         self._pending: list[tuple[float, float, np.ndarray]] = []
         #: False while no rule deters anyone (skips a lookup per party)
@@ -155,7 +156,7 @@ class Chooser:
             wait_hours[a] = wait / 60.0 if usable[a] else 0.0
         known = self._known_waits(model.env.now, wait_hours)
         uninformed_ok = self._docs_ok & usable
-        idx = self._flat_idx
+        idx = self.flat_idx
         informed_flat = (uninformed_ok & ~self._blocked)[:, idx]
         if self._pending:
             arrival = model.env.now + self._flat_travel + 60.0 * known[idx]
@@ -170,7 +171,8 @@ class Chooser:
         for group in (0, 1):
             flat[2 * group] = uninformed_ok[:, idx] * w[group]
             flat[2 * group + 1] = informed_flat * w[group]
-        self._weights = [[flat[:, :, a:b] for a, b in bounds] for bounds in self._row_bounds]
+        self.flat_weights = flat  #: all rows side by side, for the compiled engine
+        self._weights = [[flat[:, :, a:b] for a, b in bounds] for bounds in self.row_bounds]
 
     def _known_waits(self, now: float, wait_hours: np.ndarray) -> np.ndarray:
         """Expected waits as they were `information_delay_hours` ago (the oldest known)."""
@@ -190,13 +192,13 @@ class Chooser:
                 keep = 1.0
                 for r in site.rules:
                     keep *= 1.0 - r.deterrence(p)
-                self._deterred[p, a] = 1.0 - keep
+                self.deterred[p, a] = 1.0 - keep
         self._pending = [
             (start, end, self._will_block(site_index, rule))
             for site_index, site in enumerate(self.model.sites)
             for rule, start, end in site.announced
         ]
-        self.deters = bool(self._deterred.any())
+        self.deters = bool(self.deterred.any())
         self._known_version = self.model.rules_version
 
     def _will_block(self, site_index: int, rule: Rule) -> np.ndarray:
@@ -225,7 +227,7 @@ class Chooser:
 
     def deterrence(self, profile: int, alt: int) -> float:
         """Probability that an informed party with `profile` is deterred from `alt`."""
-        return float(self._deterred[profile, alt])
+        return float(self.deterred[profile, alt])
 
     def rechoose(self, party: Party, exclude: tuple[int, ...]) -> int:
         """Choose again without the checkpoints in `exclude`; `NO_CHOICE` if none is left.

@@ -107,8 +107,8 @@ class Model:
         self._site_by_id: dict[str, Site] = {}
         self._build_sites()
         self._divert_share = scenario.demand.choice.divert_share
-        self._divert = self.streams.uniform("divert")
-        self._retry = self.streams.uniform("choice/retry")
+        self._divert = self.uniform("divert")
+        self._retry = self.uniform("choice/retry")
         self.chooser = Chooser(self, self._retry)
         self._build_commitment()
         self._build_departures()
@@ -118,7 +118,6 @@ class Model:
         ]
         self._block_minutes = scenario.demand.choice.information_update_minutes
         self._expected = expected_parties(scenario, self.clock, self._block_minutes)
-        self._arrivals = [site.arrive for site in self.sites]
         self._parties = 0
         self._schedule_opening_hours()
         self._call(0.0, self._block, urgent=False)
@@ -152,6 +151,7 @@ class Model:
                 site.add_mode(mode, stages[0], stages[1], mode_spec.queue_space_m)
             self.sites.append(site)
             self._site_by_id[cid] = site
+        self._arrivals = [site.arrive for site in self.sites]
 
     def _build_commitment(self) -> None:
         """Balking and patience thresholds per origin: longer for those who came further."""
@@ -254,6 +254,7 @@ class Model:
         b = round(now / self._block_minutes)
         end = min(now + self._block_minutes, self.horizon)
         self.chooser.refresh()
+        self._choices_refreshed()
         on_way: _OnTheirWay = ([], [], [])
         for o, sources in enumerate(self._sources):
             for k, source in enumerate(sources):
@@ -262,13 +263,20 @@ class Model:
                     batch = source.draw(b, baseline, surge, now, end)
                     if batch.times.size:
                         self._dispatch(o, k, batch, self.chooser.choose(o, k, batch), on_way)
+        self._set_off(on_way)
+        if end < self.horizon:
+            self._call(end, self._block, urgent=False)
+
+    def _choices_refreshed(self) -> None:
+        """Choice weights were recomputed (the compiled engine copies them)."""
+
+    def _set_off(self, on_way: _OnTheirWay) -> None:
+        """The block's parties, in order of arrival, as one batch of calls."""
         due, arrive, parties = on_way
         order = sorted(range(len(due)), key=due.__getitem__)  # stable: ties keep their order
         self.env.call_each(
             [due[i] for i in order], [arrive[i] for i in order], [parties[i] for i in order]
         )
-        if end < self.horizon:
-            self._call(end, self._block, urgent=False)
 
     def _dispatch(
         self, origin: int, klass: int, batch, chosen: np.ndarray, on_way: _OnTheirWay

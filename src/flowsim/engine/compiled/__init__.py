@@ -1,0 +1,1 @@
+"""The compiled engine: the per-party work of a replication in numba kernels (`CompiledModel`)."""

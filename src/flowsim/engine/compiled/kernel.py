@@ -1,0 +1,807 @@
+"""The per-party work of a replication, compiled: arrivals, stages, rules, diversion, counters.
+
+Each function is the compiled twin of a method of the reference engine (named in its
+docstring) and does the same arithmetic in the same order, taking the same draws in
+the same order from each named stream (the model fills each stream's buffer from its
+numpy generator, as the reference engine's buffered draws do), so both engines give
+the same outputs bit for bit. SimPy stays the clock: `advance` runs the calls
+due before SimPy's next event; the model's processes call `dispatch`, `launch`,
+`fill`, `settle` and `snapshot` at their own events.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from flowsim.engine.compiled.cache import cache_folder, discard_unreadable
+from flowsim.engine.compiled.layout import (
+    ALL_MODES,
+    ALT,
+    AREA,
+    ARRIVALS,
+    ARRIVED,
+    ATTRIBUTE,
+    BALK,
+    BALKED,
+    BUSY,
+    BUSY_PERSONS,
+    CALL_ARRIVE,
+    CALL_BATCH,
+    CALL_DONE,
+    CAPACITY,
+    COMPACT_SLACK,
+    COMPLIANCE,
+    DEADLINE,
+    DEADLINE_SEQ,
+    DEPARTURES,
+    DIVERTED,
+    DONE,
+    ENTRIES,
+    EXTRA_MINUTES,
+    G_BATCH_FILL,
+    G_BATCHES,
+    G_CALENDAR,
+    G_CALLS,
+    G_FAILED,
+    G_ON_WAY,
+    G_PARTIES,
+    G_REFILL,
+    G_SEQ,
+    G_WAITING,
+    IN_SERVICE,
+    INFORMED,
+    IS_EXIT,
+    JOINED,
+    JOINED_QUEUE,
+    KLASS,
+    MEAN,
+    MODES,
+    MULTIPLIER,
+    N_DEADLINES,
+    NO_CHOICE,
+    OPEN,
+    ORIGIN,
+    PASS_THROUGH,
+    PATIENCE,
+    PROFILE,
+    QUEUE_HEAD,
+    QUEUE_TAIL,
+    REFUSALS,
+    REFUSES,
+    RENEGE_WAIT_TOTAL,
+    RENEGED,
+    RENEGED_OUT,
+    RENEGES,
+    RESERVE,
+    RULE_STREAM,
+    SCREENS,
+    SERVED,
+    SINCE,
+    SITE,
+    SIZE,
+    SPACE_M,
+    STAGE,
+    STAGE_SITE,
+    STATE,
+    STOPS,
+    STREAM,
+    SURGE,
+    TRAVELLING,
+    TRIED,
+    TURN_BACK_SHARE,
+    TURNED_BACK,
+    WAIT_TOTAL,
+    WAITING,
+    WAITING_PERSONS,
+    WAITING_UNITS,
+    WHOLE_PARTY,
+    WITH,
+    WITHOUT,
+)
+
+INF = np.inf
+_JIT = {"cache": True, "nogil": True}
+
+# --- heaps of rows ordered on (column 0, column 1) ----------------------------------
+
+
+@njit(**_JIT)
+def _before(h, i, j):
+    return h[i, 0] < h[j, 0] or (h[i, 0] == h[j, 0] and h[i, 1] < h[j, 1])
+
+
+@njit(**_JIT)
+def _sift_up(h, i):
+    while i > 0:
+        parent = (i - 1) >> 1
+        if not _before(h, i, parent):
+            break
+        for c in range(h.shape[1]):
+            h[i, c], h[parent, c] = h[parent, c], h[i, c]
+        i = parent
+
+
+@njit(**_JIT)
+def _sift_down(h, n):
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= n:
+            break
+        if child + 1 < n and _before(h, child + 1, child):
+            child += 1
+        if not _before(h, child, i):
+            break
+        for c in range(h.shape[1]):
+            h[i, c], h[child, c] = h[child, c], h[i, c]
+        i = child
+
+
+@njit(**_JIT)
+def heap_remove_first(h, n):
+    """Remove the first of the `n` rows of heap `h` (read it before)."""
+    n -= 1
+    if n > 0:
+        h[0, :] = h[n, :]
+        _sift_down(h, n)
+
+
+# --- draws ------------------------------------------------------------------------------
+
+
+@njit(**_JIT)
+def _next(st, k):
+    """The next draw of stream `k` from its buffer (the model refills buffers between calls).
+
+    A stream drawn below its reserve asks for a refill before the next call; an empty
+    one marks the run as failed (the model raises), so a draw is never made up.
+    """
+    pos = st.stream_pos[k]
+    if pos >= st.stream_end[k]:
+        st.globals_[G_FAILED] = 1
+        return 0.0
+    st.stream_pos[k] = pos + 1
+    if st.stream_end[k] - pos <= RESERVE:
+        st.globals_[G_REFILL] = 1
+    return st.draws[k][pos]
+
+
+# --- the calendar ----------------------------------------------------------------------
+
+
+@njit(**_JIT)
+def _call_at(st, t, kind, party, other):
+    """`Calendar.call_in`: a call at time `t` (the seq breaks ties in push order).
+
+    The calendar never fills: a party has at most one call pending, and a block one
+    batch (the model makes room before each block).
+    """
+    g = st.globals_
+    h, n = st.calendar, g[G_CALENDAR]
+    h[n, 0], h[n, 1], h[n, 2], h[n, 3], h[n, 4] = t, g[G_SEQ], kind, party, other
+    _sift_up(h, n)
+    g[G_SEQ] += 1
+    g[G_CALENDAR] = n + 1
+
+
+@njit(**_JIT)
+def advance(st, limit):
+    """`Calendar.advance`: run every call due strictly before `limit`.
+
+    False if it stopped early for the model to refill the streams (then call again).
+    """
+    g, h = st.globals_, st.calendar
+    while g[G_CALENDAR] > 0 and h[0, 0] < limit:
+        if g[G_REFILL] or not _choice_draws_reserved(st, 0):
+            return False
+        t, kind, party, other = h[0, 0], int(h[0, 2]), int(h[0, 3]), int(h[0, 4])
+        heap_remove_first(h, g[G_CALENDAR])
+        g[G_CALENDAR] -= 1
+        g[G_CALLS] += 1
+        if kind == CALL_ARRIVE:
+            arrive(st, party, t, t)
+        elif kind == CALL_DONE:
+            _done(st, other, party, t, t)
+        else:  # `Calendar._next_of`: the next party of a block's batch
+            i = st.batches[other, 0]
+            arrive(st, party, t, t)
+            i += 1
+            st.batches[other, 0] = i
+            if i < st.batches[other, 1]:
+                way = st.batch_parties
+                _call_at(st, way[i, 0], CALL_BATCH, int(way[i, 1]), other)
+    return True
+
+
+@njit(**_JIT)
+def _choice_draws_reserved(st, extra):
+    """Whether the divert and retry streams hold what any one call may take from them.
+
+    Reneging settles a whole queue at once, each party drawing at most twice; `extra`
+    is what the caller itself may draw.
+    """
+    need = 2 * st.globals_[G_WAITING] + RESERVE + extra
+    divert, retry = st.choice_streams[0], st.choice_streams[1]
+    return (
+        min(
+            st.stream_end[divert] - st.stream_pos[divert],
+            st.stream_end[retry] - st.stream_pos[retry],
+        )
+        >= need
+    )
+
+
+# --- stages (`Stage`) ------------------------------------------------------------------
+
+
+@njit(**_JIT)
+def expected_wait(st, s):
+    """`Stage.expected_wait_minutes`."""
+    lanes = st.stage_i[s, CAPACITY]
+    if lanes <= 0:
+        return INF
+    return st.stage_i[s, WAITING_UNITS] * st.stage_f[s, MEAN] * st.stage_f[s, MULTIPLIER] / lanes
+
+
+@njit(**_JIT)
+def _deadline_due(st, s, now):
+    return st.stage_i[s, N_DEADLINES] > 0 and st.deadlines[s][0, 0] <= now
+
+
+@njit(**_JIT)
+def _queue_add(st, s, p):
+    si = st.stage_i
+    buf = st.queues[s]
+    head, tail = si[s, QUEUE_HEAD], si[s, QUEUE_TAIL]
+    if tail == buf.shape[0]:
+        if head > buf.shape[0] // 2:
+            buf[: tail - head] = buf[head:tail].copy()
+        else:
+            bigger = np.empty(2 * buf.shape[0] + 64, np.int64)
+            bigger[: tail - head] = buf[head:tail]
+            st.queues[s] = bigger
+            buf = bigger
+        tail -= head
+        head = 0
+        si[s, QUEUE_HEAD] = 0
+    buf[tail] = p
+    si[s, QUEUE_TAIL] = tail + 1
+
+
+@njit(**_JIT)
+def join(st, s, p, now, env_now):
+    """`Stage.join`: a party reaches the stage."""
+    si, sf, pi = st.stage_i, st.stage_f, st.parties_i
+    while si[s, PASS_THROUGH]:  # no control: done at once (a loop, not recursion)
+        if not si[s, IS_EXIT]:
+            _entry_done(st, p, now, env_now)
+            return
+        if not _exit_rules_pass(st, p, now):
+            return
+        s += 1
+    if _deadline_due(st, s, now):
+        settle(st, s, now, env_now)
+    st.parties_f[p, JOINED] = now
+    if si[s, BUSY] < si[s, CAPACITY] and si[s, OPEN] and not si[s, WAITING_UNITS]:
+        _start(st, s, p, now)
+        return
+    pi[p, STATE] = WAITING
+    pi[p, STAGE] = s
+    si[s, JOINED_QUEUE] += 1
+    _queue_add(st, s, p)
+    sf[s, AREA] += si[s, WAITING_UNITS] * (now - sf[s, SINCE])
+    sf[s, SINCE] = now
+    si[s, WAITING_UNITS] += 1
+    si[s, WAITING_PERSONS] += pi[p, SIZE]
+    st.globals_[G_WAITING] += 1
+    deadline = st.parties_f[p, DEADLINE]
+    if si[s, RENEGES] and deadline < INF:
+        si[s, DEADLINE_SEQ] += 1
+        _deadline_push(st, s, si[s, N_DEADLINES], deadline, si[s, DEADLINE_SEQ], p)
+        si[s, N_DEADLINES] += 1
+        if si[s, N_DEADLINES] > 2 * si[s, WAITING_UNITS] + COMPACT_SLACK:
+            _compact_deadlines(st, s)
+
+
+@njit(**_JIT)
+def _deadline_push(st, s, n, deadline, seq, p):
+    """Add (deadline, seq, party) to the `n` deadlines of stage `s`, growing the heap if full."""
+    h = st.deadlines[s]
+    if n == h.shape[0]:
+        bigger = np.empty((2 * n + 64, 3))
+        bigger[:n] = h[:n]
+        st.deadlines[s] = bigger
+        h = bigger
+    h[n, 0], h[n, 1], h[n, 2] = deadline, seq, p
+    _sift_up(h, n)
+
+
+@njit(**_JIT)
+def _still_waiting_here(st, s, p):
+    pi = st.parties_i
+    return pi[p, STATE] == WAITING and pi[p, STAGE] == s
+
+
+@njit(**_JIT)
+def _compact_deadlines(st, s):
+    """`Stage._compact_deadlines`: drop the deadlines of parties no longer waiting here."""
+    h, n = st.deadlines[s], st.stage_i[s, N_DEADLINES]
+    kept = 0
+    for i in range(n):
+        if _still_waiting_here(st, s, int(h[i, 2])):
+            h[kept, :] = h[i, :]
+            _sift_up(h, kept)  # the kept rows, rebuilt as a heap in place
+            kept += 1
+    st.stage_i[s, N_DEADLINES] = kept
+
+
+@njit(**_JIT)
+def settle(st, s, now, env_now):
+    """`Stage.settle`: parties whose patience ran out by `now` leave at their deadline."""
+    si, sf, pi = st.stage_i, st.stage_f, st.parties_i
+    h = st.deadlines[s]  # settling only removes deadlines: the heap is not replaced
+    while si[s, N_DEADLINES] > 0 and h[0, 0] <= now:
+        deadline, p = h[0, 0], int(h[0, 2])
+        heap_remove_first(h, si[s, N_DEADLINES])
+        si[s, N_DEADLINES] -= 1
+        if not _still_waiting_here(st, s, p):
+            continue
+        pi[p, STATE] = DONE
+        pi[p, STAGE] = -1
+        sf[s, AREA] += si[s, WAITING_UNITS] * (deadline - sf[s, SINCE])
+        sf[s, SINCE] = deadline
+        si[s, WAITING_UNITS] -= 1
+        si[s, WAITING_PERSONS] -= pi[p, SIZE]
+        st.globals_[G_WAITING] -= 1
+        si[s, RENEGED] += 1
+        sf[s, RENEGE_WAIT_TOTAL] += deadline - st.parties_f[p, JOINED]
+        _leave(st, p, si[s, STAGE_SITE], deadline, env_now, RENEGED_OUT)
+
+
+@njit(**_JIT)
+def fill(st, s, now, env_now):
+    """`Stage.fill`: start waiting parties on free lanes."""
+    si, sf, pi = st.stage_i, st.stage_f, st.parties_i
+    if _deadline_due(st, s, now):
+        settle(st, s, now, env_now)
+    while si[s, QUEUE_HEAD] < si[s, QUEUE_TAIL] and si[s, OPEN] and si[s, BUSY] < si[s, CAPACITY]:
+        p = st.queues[s][si[s, QUEUE_HEAD]]
+        si[s, QUEUE_HEAD] += 1
+        if not _still_waiting_here(st, s, p):
+            continue
+        pi[p, STAGE] = -1
+        sf[s, AREA] += si[s, WAITING_UNITS] * (now - sf[s, SINCE])
+        sf[s, SINCE] = now
+        si[s, WAITING_UNITS] -= 1
+        si[s, WAITING_PERSONS] -= pi[p, SIZE]
+        st.globals_[G_WAITING] -= 1
+        _start(st, s, p, now)
+
+
+@njit(**_JIT)
+def _start(st, s, p, now):
+    """`Stage._start`: service begins; its end is a call."""
+    si, sf, pi = st.stage_i, st.stage_f, st.parties_i
+    pi[p, STATE] = IN_SERVICE
+    si[s, BUSY] += 1
+    si[s, BUSY_PERSONS] += pi[p, SIZE]
+    si[s, SERVED] += 1
+    sf[s, WAIT_TOTAL] += now - st.parties_f[p, JOINED]
+    delay = _next(st, si[s, STREAM])
+    delay = delay * sf[s, MULTIPLIER]
+    if si[s, IS_EXIT]:
+        site = si[s, STAGE_SITE]
+        counts = st.counts
+        for slot in range(st.site_rules.shape[1]):
+            r = st.site_rules[site, slot]
+            if r < 0:
+                break
+            extra = st.rules_f[r, EXTRA_MINUTES]
+            if extra != 0.0 and counts[p, st.rules_i[r, ATTRIBUTE]]:
+                delay += extra
+    _call_at(st, now + delay, CALL_DONE, p, s)
+
+
+@njit(**_JIT)
+def _done(st, s, p, now, env_now):
+    """`Stage._done`: a lane is free again."""
+    si = st.stage_i
+    si[s, BUSY] -= 1
+    si[s, BUSY_PERSONS] -= st.parties_i[p, SIZE]
+    _stage_done(st, s, p, now, env_now)
+    if si[s, QUEUE_HEAD] < si[s, QUEUE_TAIL]:
+        fill(st, s, now, env_now)
+
+
+@njit(**_JIT)
+def _stage_done(st, s, p, now, env_now):
+    """`Site.exit_done` (screening, then the entry queue) or `Site.entry_done`."""
+    if not st.stage_i[s, IS_EXIT]:
+        _entry_done(st, p, now, env_now)
+    elif _exit_rules_pass(st, p, now):
+        join(st, s + 1, p, now, env_now)
+
+
+@njit(**_JIT)
+def set_open(st, s, is_open, now):
+    """`Stage.set_open`."""
+    st.stage_i[s, OPEN] = is_open
+    if is_open:
+        fill(st, s, now, now)
+
+
+@njit(**_JIT)
+def set_capacity(st, s, lanes, now):
+    """`Stage.set_capacity`."""
+    st.stage_i[s, CAPACITY] = lanes
+    fill(st, s, now, now)
+
+
+# --- checkpoints (`Site`) ----------------------------------------------------------------
+
+
+@njit(**_JIT)
+def _hour(st, t):
+    """`Monitor.hour`: the horizon end falls in the last bin."""
+    h = int(t // 60.0)
+    n = st.flows.shape[2]
+    return h if h < n else n - 1
+
+
+@njit(**_JIT)
+def _count(st, metric, site, persons, t):
+    st.flows[metric, site, _hour(st, t)] += persons
+
+
+@njit(**_JIT)
+def _selects(st, r, profile, mode):
+    ri = st.rules_i
+    modes = ri[r, MODES]
+    if modes != ALL_MODES and not (modes >> mode) & 1:
+        return False
+    return (profile & ri[r, WITH]) == ri[r, WITH] and not profile & ri[r, WITHOUT]
+
+
+@njit(**_JIT)
+def _stopped(st, site, p):
+    """Any rule in force that stops the party before the checkpoint (`Rule.stops`)."""
+    pi = st.parties_i
+    for slot in range(st.site_rules.shape[1]):
+        r = st.site_rules[site, slot]
+        if r < 0:
+            break
+        if not st.rules_i[r, STOPS]:
+            continue
+        if not _selects(st, r, pi[p, PROFILE], st.alt_mode[pi[p, ALT]]):
+            continue
+        compliance = st.rules_f[r, COMPLIANCE]
+        if compliance >= 1.0 or _next(st, st.rules_i[r, RULE_STREAM]) < compliance:
+            return True
+    return False
+
+
+@njit(**_JIT)
+def arrive(st, p, now, env_now):
+    """`Site.arrive`: access check, balking, then the exit queue."""
+    pi, pf = st.parties_i, st.parties_f
+    alt = pi[p, ALT]
+    site = st.alt_site[alt]
+    st.flows[ARRIVALS, site, int(now // 60.0)] += pi[p, SIZE]
+    pi[p, SITE] = site
+    pf[p, ARRIVED] = now
+    if st.site_rules[site, 0] >= 0 and _stopped(st, site, p):
+        _leave(st, p, site, now, env_now, TURNED_BACK)
+        return
+    s = 2 * alt
+    commitment = st.commitment[site, pi[p, ORIGIN]]
+    if pf[p, BALK] < INF:
+        if _deadline_due(st, s, now):
+            settle(st, s, now, env_now)
+        if expected_wait(st, s) > pf[p, BALK] * commitment:
+            _leave(st, p, site, now, env_now, BALKED)
+            return
+    pf[p, DEADLINE] = now + pf[p, PATIENCE] * commitment
+    join(st, s, p, now, env_now)
+
+
+@njit(**_JIT)
+def _apply(st, p, site, now, exiting):
+    """`Site._apply`: turn-backs after exit, refusals after entry; False if nobody is left."""
+    pi, counts = st.parties_i, st.counts
+    ri, rf = st.rules_i, st.rules_f
+    for slot in range(st.site_rules.shape[1]):
+        r = st.site_rules[site, slot]
+        if r < 0:
+            break
+        removed = 0
+        a = ri[r, ATTRIBUTE]
+        if exiting and ri[r, SCREENS]:  # `Rule.on_exit`
+            held = counts[p, a]
+            share, g = rf[r, TURN_BACK_SHARE], ri[r, RULE_STREAM]
+            for _ in range(held):
+                if _next(st, g) < share:
+                    removed += 1
+            counts[p, a] = held - removed
+        elif not exiting and ri[r, REFUSES]:  # `Rule.on_entry`
+            held = counts[p, a]
+            if held:
+                counts[p, a] = 0
+                removed = pi[p, SIZE] if ri[r, WHOLE_PARTY] else held
+        if removed:
+            removed = min(removed, pi[p, SIZE])
+            _count(st, TURNED_BACK if exiting else REFUSALS, site, removed, now)
+            pi[p, SIZE] -= removed
+            if pi[p, SIZE] <= 0:
+                pi[p, STATE] = DONE
+                return False
+    return True
+
+
+@njit(**_JIT)
+def _exit_rules_pass(st, p, now):
+    """The screening of `Site.exit_done`: False if nobody of the party is left."""
+    site = st.parties_i[p, SITE]
+    return st.site_rules[site, 0] < 0 or _apply(st, p, site, now, True)
+
+
+@njit(**_JIT)
+def _entry_done(st, p, now, env_now):
+    """`Site.entry_done`: refusals, then admission and the later departure."""
+    pi = st.parties_i
+    site = pi[p, SITE]
+    if st.site_rules[site, 0] >= 0 and not _apply(st, p, site, now, False):
+        return
+    pi[p, STATE] = DONE
+    h = int(now // 60.0)
+    size = pi[p, SIZE]
+    st.flows[ENTRIES, site, h] += size
+    wait_hours = (now - st.parties_f[p, ARRIVED]) / 60.0
+    st.wait_sums[site, h] += size * wait_hours
+    if st.alt_by_car[pi[p, ALT]]:
+        st.car_entries[site, h] += size
+        st.car_waits[site, h] += size * wait_hours
+    edge = np.searchsorted(st.wait_edges, wait_hours, side="right") - 1
+    st.histogram[site, h // 24, edge] += size
+    if st.site_departures[site] >= 0:
+        _depart(st, p, site, now)
+
+
+@njit(**_JIT)
+def _depart(st, p, site, now):
+    """`CountryDepartures.__call__`: count the departure in the hour it will happen."""
+    c = st.site_departures[site]
+    u = _next(st, st.route_stream[c, 0])
+    shares = st.route_surge[c] if st.parties_i[p, SURGE] else st.route_normal[c]
+    n = st.route_count[c]
+    i = 0
+    while i < n and shares[i] <= u:
+        i += 1
+    if i < n:
+        hour = int((now + _next(st, st.route_stream[c, 1 + i])) // 60.0)
+        if hour < st.flows.shape[2]:
+            where = st.route_site[c, i]
+            st.flows[DEPARTURES, site if where < 0 else where, hour] += st.parties_i[p, SIZE]
+
+
+# --- choice and travel (`Model`, `Chooser`) ----------------------------------------------
+
+
+@njit(**_JIT)
+def _rechoose(st, p):
+    """`Chooser.rechoose`: choose again without the checkpoints the party tried."""
+    pi = st.parties_i
+    o, k = pi[p, ORIGIN], pi[p, KLASS]
+    n = st.row_length[o, k]
+    if n == 0:
+        return NO_CHOICE
+    start = st.row_start[o, k]
+    kind = pi[p, INFORMED] + 2 * pi[p, SURGE]
+    weights = st.weights
+    tried = pi[p, TRIED]
+    cumulative = np.empty(n)
+    total = 0.0
+    for j in range(n):
+        a = st.row_alt[start + j]
+        if not (tried >> st.alt_site[a]) & 1:
+            total += weights[kind, pi[p, PROFILE], start + j]
+        cumulative[j] = total
+    if total <= 0.0:
+        return NO_CHOICE
+    x = _next(st, st.choice_streams[1]) * total
+    local = np.searchsorted(cumulative, x, side="right")
+    return st.row_alt[start + min(local, n - 1)]
+
+
+@njit(**_JIT)
+def _send(st, p, alt, t, env_now):
+    """`Model._send`: set off for another alternative, arriving after the travel time."""
+    pi = st.parties_i
+    site = st.alt_site[alt]
+    pi[p, ALT] = alt
+    pi[p, STATE] = TRAVELLING
+    arrival = t + st.travel[pi[p, ORIGIN], site]
+    _call_at(st, env_now + (arrival - env_now if arrival > env_now else 0.0), CALL_ARRIVE, p, 0)
+
+
+@njit(**_JIT)
+def _leave(st, p, site, now, env_now, reason):
+    """`Model._leave`: divert to another border, or go home."""
+    pi = st.parties_i
+    if _next(st, st.choice_streams[0]) < st.params[0]:
+        pi[p, TRIED] |= 1 << site
+        alt = _rechoose(st, p)
+        if alt != NO_CHOICE:
+            _count(st, DIVERTED, site, pi[p, SIZE], now)
+            _send(st, p, alt, now, env_now)
+            return
+    _count(st, reason, site, pi[p, SIZE], now)
+    pi[p, STATE] = DONE
+
+
+@njit(**_JIT)
+def dispatch(
+    st,
+    origin,
+    klass,
+    now,
+    times,
+    sizes,
+    counts,
+    profiles,
+    informed,
+    balk,
+    patience,
+    surge,
+    chosen,
+    deters,
+):
+    """`Model._dispatch`: count a batch's parties out and put each on its way."""
+    n_hours = st.flows.shape[2]
+    g = st.globals_
+    for i in range(times.shape[0]):
+        t = times[i]
+        h = min(t // 60.0, n_hours - 1.0)
+        size = sizes[i]
+        st.origin_flows[0, origin, int(h)] += size
+        p = g[G_PARTIES]  # the model made room for the block's parties
+        g[G_PARTIES] = p + 1
+        pi, pf = st.parties_i, st.parties_f
+        pi[p, ORIGIN], pi[p, KLASS], pi[p, SIZE] = origin, klass, size
+        pi[p, PROFILE], pi[p, INFORMED], pi[p, SURGE] = profiles[i], informed[i], surge[i]
+        pi[p, SITE], pi[p, STATE], pi[p, STAGE], pi[p, TRIED] = -1, TRAVELLING, -1, 0
+        st.counts[p, :] = counts[i]
+        pf[p, BALK], pf[p, PATIENCE], pf[p, DEADLINE] = balk[i], patience[i], INF
+        alt = chosen[i]
+        if deters and alt != NO_CHOICE and informed[i]:
+            first = alt
+            while True:  # `Model._after_deterrence`
+                d = st.deterred[profiles[i], alt]
+                if not (d > 0 and _next(st, st.choice_streams[1]) < d):
+                    break
+                pi[p, TRIED] |= 1 << st.alt_site[alt]
+                alt = _rechoose(st, p)
+                if alt == NO_CHOICE:
+                    break
+            if alt != first and alt != NO_CHOICE:
+                _send(st, p, alt, t, now)
+                continue
+        if alt == NO_CHOICE:
+            st.origin_flows[1, origin, int(h)] += size
+            pi[p, STATE] = DONE
+            continue
+        pi[p, ALT] = alt
+        due = now + (t + st.travel[origin, st.alt_site[alt]] - now)
+        n = g[G_ON_WAY]
+        st.on_way[n, 0] = due
+        st.on_way[n, 1] = p
+        g[G_ON_WAY] = n + 1
+
+
+@njit(**_JIT)
+def launch(st):
+    """`Calendar.call_each`: the block's parties, in order of arrival, as one batch."""
+    g = st.globals_
+    n = g[G_ON_WAY]
+    if n == 0:
+        return
+    way = st.on_way[:n]
+    order = np.argsort(way[:, 0], kind="mergesort")  # stable: ties keep their order
+    start = g[G_BATCH_FILL]
+    rows = st.batch_parties
+    for j in range(n):
+        rows[start + j, :] = way[order[j], :]
+    b = g[G_BATCHES]
+    st.batches[b, 0], st.batches[b, 1] = start, start + n
+    g[G_BATCHES] = b + 1
+    g[G_BATCH_FILL] = start + n
+    g[G_ON_WAY] = 0
+    _call_at(st, rows[start, 0], CALL_BATCH, int(rows[start, 1]), b)
+
+
+# --- observation ---------------------------------------------------------------------------
+
+
+@njit(**_JIT)
+def snapshot(st, now, out):
+    """`Site.queue_snapshot` for every site: out[site] = (vehicles, km, persons)."""
+    si, sf = st.stage_i, st.stage_f
+    out[:] = 0.0
+    for s in range(si.shape[0]):
+        if si[s, RENEGES]:
+            settle(st, s, now, now)
+        site = si[s, STAGE_SITE]
+        out[site, 2] += si[s, WAITING_PERSONS]
+        space = sf[s, SPACE_M]
+        if space > 0:
+            out[site, 0] += si[s, WAITING_UNITS]
+            out[site, 1] += si[s, WAITING_UNITS] * space / 1000.0
+
+
+@njit(**_JIT)
+def in_transit(st):
+    """Persons on their way to a checkpoint: pending arrivals and the rest of each batch."""
+    pi = st.parties_i
+    cal = st.calendar
+    total = 0
+    for j in range(st.globals_[G_CALENDAR]):
+        kind, p = int(cal[j, 2]), int(cal[j, 3])
+        if kind == CALL_ARRIVE and pi[p, STATE] == TRAVELLING:
+            total += pi[p, SIZE]
+        elif kind == CALL_BATCH:
+            b = int(cal[j, 4])
+            for i in range(st.batches[b, 0], st.batches[b, 1]):
+                q = int(st.batch_parties[i, 1])
+                if pi[q, STATE] == TRAVELLING:
+                    total += pi[q, SIZE]
+    return total
+
+
+@njit(**_JIT)
+def still_waiting_minutes(st, s, horizon):
+    """Minutes waited so far by the parties still in the queue of stage `s`."""
+    total = 0.0
+    buf = st.queues[s]
+    pf = st.parties_f
+    for i in range(st.stage_i[s, QUEUE_HEAD], st.stage_i[s, QUEUE_TAIL]):
+        p = buf[i]
+        if _still_waiting_here(st, s, p):
+            total += horizon - pf[p, JOINED]
+    return total
+
+
+# --- the model replaces arrays it grows ----------------------------------------------------
+
+
+@njit(**_JIT)
+def replace_parties(st, parties_i, parties_f, counts, calendar):
+    """Larger party and calendar arrays (the first rows copied)."""
+    st.parties_i, st.parties_f, st.counts, st.calendar = parties_i, parties_f, counts, calendar
+
+
+@njit(**_JIT)
+def replace_blocks(st, on_way, batch_parties):
+    """Larger arrays of parties on their way."""
+    st.on_way, st.batch_parties = on_way, batch_parties
+
+
+@njit(**_JIT)
+def replace_weights(st, weights):
+    """The choice weights of the latest information update."""
+    st.weights = weights
+
+
+@njit(**_JIT)
+def replace_streams(st, stream_pos, stream_end):
+    """Stream positions, with a stream added."""
+    st.stream_pos, st.stream_end = stream_pos, stream_end
+
+
+def _check_cache() -> None:
+    """Delete unreadable cache files before any kernel loads (`cache.discard_unreadable`)."""
+    folder = cache_folder(advance)
+    if folder is not None and folder.is_dir():
+        discard_unreadable(folder)
+
+
+_check_cache()
