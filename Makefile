@@ -18,7 +18,7 @@ PUBLISHED := historical_2022/daily_entries.png historical_2022/queues.png \
 	historical_2022/metadata.json $(addprefix historical_2022_fit/,fit.csv fit.png metadata.json) \
 	counterfactuals/headline.csv counterfactuals/differences.png
 
-.PHONY: install run test bench lint schema fit calibrate holdout sbc sensitivity compare report publish clean
+.PHONY: install run test test-slow bench lint schema fit calibrate holdout sbc sensitivity compare report publish clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -103,6 +103,10 @@ publish:
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n auto $(ARGS)
+
+# The tests marked slow (whole calibrations, minutes each), which `make test` leaves out; CI runs both.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -n auto -m slow $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py $(ARGS)

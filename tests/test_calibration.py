@@ -149,6 +149,7 @@ def test_unidentifiable_parameter_is_reported_as_such(tmp_path):
     assert not table.loc["unused", "identified"]
 
 
+@pytest.mark.slow
 def test_resumed_calibration_replays_the_log_and_reaches_the_same_result(tmp_path):
     path = scenario_file(tmp_path)
     csv = truth_observations(path, tmp_path)
@@ -172,6 +173,7 @@ def test_resumed_calibration_replays_the_log_and_reaches_the_same_result(tmp_pat
     assert len(calls) == full.evaluations - 7  # the logged evaluations were not run again
 
 
+@pytest.mark.slow
 def test_pilot_variances_are_estimated_once_and_kept_for_a_resume(tmp_path):
     path = scenario_file(tmp_path)
     csv = truth_observations(path, tmp_path)
@@ -190,6 +192,7 @@ def test_pilot_variances_are_estimated_once_and_kept_for_a_resume(tmp_path):
     assert again.fitted_values == first.fitted_values and not calls
 
 
+@pytest.mark.slow
 def test_cli_calibrate_and_validate(tmp_path, capsys):
     path = scenario_file(tmp_path)
     csv = truth_observations(path, tmp_path)
@@ -335,6 +338,7 @@ def test_identified_needs_a_profile_that_rises_on_both_sides():
     assert not row["identified"] and row["se"] == float("inf")
 
 
+@pytest.mark.slow
 def test_cli_calibrate_shows_the_pilot_then_the_evaluations_with_their_total(tmp_path, capsys):
     path = scenario_file(tmp_path)
     csv = truth_observations(path, tmp_path)

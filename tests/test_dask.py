@@ -84,6 +84,7 @@ def test_compare_through_dask_equals_the_local_run(tmp_path, scheduler):
         )
 
 
+@pytest.mark.slow
 def test_calibrate_through_dask_equals_the_local_run(tmp_path, scheduler):
     path = scenario_file(tmp_path)
     csv = truth_observations(path, tmp_path)
@@ -168,6 +169,7 @@ def test_a_replication_whose_worker_dies_or_that_fails_once_is_rerun(tmp_path, s
     pd.testing.assert_frame_equal(local.by_replication, remote.by_replication)
 
 
+@pytest.mark.slow
 def test_a_calibration_goes_on_through_a_dying_worker_and_loses_nothing(tmp_path, scheduler):
     path = scenario_file(tmp_path)
     csv = truth_observations(path, tmp_path)

@@ -53,6 +53,7 @@ def test_compare_is_the_same_with_one_worker_and_two(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_validate_and_calibrate_are_the_same_with_one_worker_and_two(tmp_path):
     path = scenario_file(tmp_path)
     csv = truth_observations(path, tmp_path)

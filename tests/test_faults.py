@@ -465,6 +465,7 @@ def _logged(out: Path) -> int:
     return len((out / "evaluations.jsonl").read_text().splitlines())
 
 
+@pytest.mark.slow
 def test_a_killed_calibration_resumes_to_the_same_fit(tmp_path, calibration):
     """Interrupted (SIGINT) after 4 evaluations, resumed and killed (SIGKILL) with its 4th new
     evaluation half written, then resumed to the end: the same command every time, and
@@ -488,6 +489,7 @@ def test_a_killed_calibration_resumes_to_the_same_fit(tmp_path, calibration):
     assert pilots[0] == pilots[1]
 
 
+@pytest.mark.slow
 def test_a_finished_calibration_reruns_no_evaluation_after_a_kill_mid_line(tmp_path, calibration):
     command, _ = calibration
     out = tmp_path / "cal"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,11 @@ def test_a_billion_replications_are_refused_at_once(tmp_path, capsys, monkeypatc
         argv = [command, str(SMALL), "-n", "1000000000", "-q", "--out", str(out)]
         if command == "validate":
             argv += ["--observations", str(Path(__file__).parent / "bad_inputs/_observations.csv")]
+        tracemalloc.start()
         assert main(argv) == 2
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 100e6, f"{peak / 1e9:.1f} GB allocated before the refusal"  # not one per run
         err = capsys.readouterr().err
         assert re.fullmatch(
             r"flowsim: error: --replications: 1,000,000,000 replications need about \S+ TB of "

@@ -58,6 +58,7 @@ def test_a_selector_that_names_nothing_useful_is_an_error(history, selector, mes
     assert str(caught.value).startswith(message)
 
 
+@pytest.mark.slow
 def test_calibrate_tunes_without_the_held_out_figures_and_reports_them_apart(tmp_path, capsys):
     path = scenario_file(tmp_path)
     csv = truth_observations(path, tmp_path)

@@ -167,6 +167,7 @@ def test_the_posterior_covers_the_truth_and_is_written_with_its_figures(posterio
     assert fitted.parameters["rate"].value == pytest.approx(table.loc["rate", "post_median"])
 
 
+@pytest.mark.slow
 def test_a_rerun_replays_the_log_and_writes_the_same_posterior(posterior_run, capsys):
     _, _, _, out, command = posterior_run
     before = (out / "posterior.csv").read_bytes()
@@ -284,6 +285,7 @@ def test_the_sbc_summary_reads_its_table():
     assert summary.loc["a", "coverage"] == 1.0 and summary.loc["b", "mean_rank"] == 0.7
 
 
+@pytest.mark.slow
 def test_simulation_based_calibration_covers_about_90_percent(tmp_path):
     """20 synthetic data sets over the whole prior; coverage between 75% and 100%.
 

@@ -161,8 +161,8 @@ def run(
         raise RunError("must be at least 1", field_path="--replications")
     if s < 0:
         raise RunError("must be non-negative", field_path="--seed")
+    needed = check_memory(scenario, n, force)  # before anything of size n is built
     values = replication_values(scenario, n, parameters)
-    needed = check_memory(scenario, n, force)
     n_workers = pool_size(workers, n)
     started = time.perf_counter()
     with open_executor(n_workers, scheduler, executor=executor) as pool:
