@@ -118,6 +118,19 @@ def test_without_numba_the_reference_engine_runs_with_one_notice(monkeypatch, ca
     assert err.count("numba is not installed; running the reference engine") == 1
 
 
+def test_draws_that_are_not_numpys_run_the_reference_engine_with_one_notice(monkeypatch, capsys):
+    from flowsim.engine.compiled import pcg64
+
+    monkeypatch.delenv("FLOWSIM_ENGINE", raising=False)
+    monkeypatch.setattr(pcg64, "mismatches", lambda: ["poisson(10.0, 0.0)"])
+    monkeypatch.setattr(select, "_compiled_ok", None)
+    monkeypatch.setattr(select, "_noticed", False)
+    assert select.model_class() is Model
+    assert select.model_class() is Model
+    err = capsys.readouterr().err
+    assert err.count("draws differ from numpy's (poisson(10.0, 0.0)); running the reference") == 1
+
+
 def test_unreadable_cache_files_are_deleted_and_readable_ones_kept(tmp_path):
     good_index = tmp_path / "kernel.advance-1.py311.nbi"
     good_index.write_bytes(pickle.dumps("0.68") + pickle.dumps(("stamp", {})))

@@ -124,7 +124,8 @@ class PartySource:
 
     def __init__(self, scenario: Scenario, origin: str, klass: str, streams: Streams) -> None:
         prefix = f"demand/{origin}/{klass}"
-        self._rng = {
+        #: per purpose, its stream (the compiled engine draws from copies of them)
+        self.streams = {
             purpose: BlockStream(streams.generator(f"{prefix}/{purpose}"))
             for purpose in (
                 "count",
@@ -138,16 +139,17 @@ class PartySource:
                 "patience",
             )
         }
-        self._size: Distribution = party_size(scenario.demand.classes[klass].party_size)
+        self.size: Distribution = party_size(scenario.demand.classes[klass].party_size)
         choice = scenario.demand.choice
-        self._balk = continuous(choice.balk_hours, scale=60.0) if choice.balk_hours else None
-        self._patience = (
+        self.balk = continuous(choice.balk_hours, scale=60.0) if choice.balk_hours else None
+        self.patience = (
             continuous(choice.patience_hours, scale=60.0) if choice.patience_hours else None
         )
-        self._informed_share = choice.informed_share
+        self.informed_share = choice.informed_share
         overrides = scenario.demand.origins[origin].attribute_shares
         names = list(scenario.attributes)
-        self._attributes = [
+        #: per attribute: (share in normal traffic, in the surge, per person, given's index)
+        self.attributes = [
             (
                 overrides.get(name, spec.share),
                 overrides.get(name, spec.share if spec.surge_share is None else spec.surge_share),
@@ -164,7 +166,7 @@ class PartySource:
         return PartyBatch(
             times=empty,
             sizes=whole,
-            counts=np.empty((0, len(self._attributes)), dtype=np.int64),
+            counts=np.empty((0, len(self.attributes)), dtype=np.int64),
             profiles=whole,
             informed=flags,
             surge=flags,
@@ -180,20 +182,22 @@ class PartySource:
         block's count; the parties are then put in order of their times.
         """
         expected = baseline + surge
-        n = int(self._rng["count"].at(block).poisson(expected)) if expected > 0 else 0
+        n = int(self.streams["count"].at(block).poisson(expected)) if expected > 0 else 0
         if n == 0:  # a fifth of the blocks: skip positioning the other streams
             return self._no_parties()
         rng = {
-            purpose: stream.at(block) for purpose, stream in self._rng.items() if purpose != "count"
+            purpose: stream.at(block)
+            for purpose, stream in self.streams.items()
+            if purpose != "count"
         }
         times = rng["time"].uniform(t0, t1, n)
         is_surge = rng["surge"].random(n) * expected < surge
-        sizes = self._size.sample(rng["size"], n)
-        counts = np.zeros((n, len(self._attributes)), dtype=np.int64)
-        for i, (base_share, surge_share, per_person, given) in enumerate(self._attributes):
+        sizes = self.size.sample(rng["size"], n)
+        counts = np.zeros((n, len(self.attributes)), dtype=np.int64)
+        for i, (base_share, surge_share, per_person, given) in enumerate(self.attributes):
             if base_share == surge_share == 0.0:
                 continue  # nobody holds it: no draws (each part has its own stream position)
-            attr_rng = self._rng["attributes"].at(block, part=i)
+            attr_rng = self.streams["attributes"].at(block, part=i)
             # One share for all, where normal and surge traffic agree: the same draws.
             share = (
                 base_share
@@ -213,13 +217,13 @@ class PartySource:
             sizes=sizes[order],
             counts=counts[order],
             profiles=((counts > 0) @ self._bit_values)[order],
-            informed=(rng["informed"].random(n) < self._informed_share)[order],
+            informed=(rng["informed"].random(n) < self.informed_share)[order],
             surge=is_surge[order],
             choice_u=rng["choice"].random(n)[order],
-            balk_minutes=(self._balk.sample(rng["balk"], n) if self._balk else np.full(n, np.inf))[
+            balk_minutes=(self.balk.sample(rng["balk"], n) if self.balk else np.full(n, np.inf))[
                 order
             ],
             patience_minutes=(
-                self._patience.sample(rng["patience"], n) if self._patience else np.full(n, np.inf)
+                self.patience.sample(rng["patience"], n) if self.patience else np.full(n, np.inf)
             )[order],
         )

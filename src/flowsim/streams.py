@@ -60,16 +60,16 @@ class BlockStream:
     values, which keeps a calibration's objective smooth.
     """
 
-    __slots__ = ("_bits", "_generator", "_origin")
+    __slots__ = ("_bits", "_generator", "origin")
 
     def __init__(self, generator: np.random.Generator) -> None:
         self._generator = generator
         self._bits = generator.bit_generator
-        self._origin = self._bits.state
+        self.origin: dict = self._bits.state  #: the state of position 0
 
     def at(self, block: int, part: int = 0) -> np.random.Generator:
         """The generator, positioned at the start of `part` of `block`."""
-        self._bits.state = self._origin
+        self._bits.state = self.origin
         self._bits.advance(block * BLOCK_STRIDE + part * PART_STRIDE)
         return self._generator
 

@@ -255,6 +255,12 @@ class Model:
         end = min(now + self._block_minutes, self.horizon)
         self.chooser.refresh()
         self._choices_refreshed()
+        self._set_out(b, now, end)
+        if end < self.horizon:
+            self._call(end, self._block, urgent=False)
+
+    def _set_out(self, b: int, now: float, end: float) -> None:
+        """Block `b`'s parties, per origin and class: drawn, choosing, and on their way."""
         on_way: _OnTheirWay = ([], [], [])
         for o, sources in enumerate(self._sources):
             for k, source in enumerate(sources):
@@ -264,8 +270,6 @@ class Model:
                     if batch.times.size:
                         self._dispatch(o, k, batch, self.chooser.choose(o, k, batch), on_way)
         self._set_off(on_way)
-        if end < self.horizon:
-            self._call(end, self._block, urgent=False)
 
     def _choices_refreshed(self) -> None:
         """Choice weights were recomputed (the compiled engine copies them)."""

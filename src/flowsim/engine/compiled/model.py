@@ -17,7 +17,7 @@ from numba.typed import List
 
 from flowsim.distributions import continuous
 from flowsim.engine.checkpoint import SiteControls
-from flowsim.engine.compiled import kernel
+from flowsim.engine.compiled import kernel, sources
 from flowsim.engine.compiled import layout as L
 from flowsim.engine.departures import MINUTES_PER_DAY
 from flowsim.engine.model import Aggregates, Model, StageStats, _cyclic_gc_paused
@@ -122,6 +122,7 @@ class CompiledModel(Model):
         self.arrays = self._make_arrays()
         self.arrays.globals_[L.G_REFILL] = 1  # every buffer is empty
         self.state = L.State(*self.arrays)
+        self.sources = sources.Sources(*sources.tables(self._sources, self._expected))
 
     def kernel_args(self, extra_retry: int = 0) -> tuple[L.State]:
         """What every kernel entry point takes first: the state.
@@ -389,26 +390,16 @@ class CompiledModel(Model):
                 )
             kernel.replace_blocks(self.state, st.on_way, st.batch_parties)
 
-    def _dispatch(self, origin: int, klass: int, batch, chosen: np.ndarray, on_way) -> None:
-        self._make_room(batch.times.size)
-        kernel.dispatch(
-            *self.kernel_args(extra_retry=batch.times.size * (len(self.sites) + 1)),
-            origin,
-            klass,
-            self.env.now,
-            batch.times,
-            batch.sizes,
-            batch.counts,
-            batch.profiles,
-            batch.informed,
-            batch.balk_minutes,
-            batch.patience_minutes,
-            batch.surge,
-            np.asarray(chosen, np.int64),
-            self.chooser.deters,
-        )
-
-    def _set_off(self, on_way) -> None:
+    def _set_out(self, b: int, now: float, end: float) -> None:
+        source = 0
+        while True:
+            source, parties = sources.set_out(
+                *self.kernel_args(), self.sources, b, now, end, source, self.chooser.deters
+            )
+            if source < 0:
+                break
+            self._make_room(parties)  # then draw that source again, from its positioned streams
+            self._refill(extra_retry=parties * (len(self.sites) + 1))
         kernel.launch(*self.kernel_args())
 
     def _record_stocks(self, index: int, now: float) -> None:

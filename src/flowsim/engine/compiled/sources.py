@@ -1,0 +1,312 @@
+"""Demand, compiled: each block's parties drawn, choosing and set on their way in one call.
+
+`set_out` is the compiled twin of the reference engine's `Model._set_out`: for each
+(origin, class) in turn it draws the block's parties as `PartySource.draw` does, from
+copies of the same positioned streams (`pcg64`), picks each party's crossing as
+`Chooser.choose` does, and hands them to `kernel.dispatch`. The same draws in the same
+order give the same parties, bit for bit.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit, types
+from numba.experimental import structref
+
+from flowsim.demand import PartySource
+from flowsim.distributions import Distribution
+from flowsim.engine.compiled import pcg64
+from flowsim.engine.compiled.kernel import _JIT, dispatch
+from flowsim.engine.compiled.layout import (
+    G_BATCH_FILL,
+    G_ON_WAY,
+    G_PARTIES,
+    G_WAITING,
+    NO_CHOICE,
+    RESERVE,
+)
+from flowsim.streams import BLOCK_STRIDE, PART_STRIDE
+
+#: a source's streams, in `PartySource.streams` order
+PURPOSES = (
+    "count",
+    "time",
+    "surge",
+    "size",
+    "attributes",
+    "informed",
+    "choice",
+    "balk",
+    "patience",
+)
+COUNT, TIME, SURGE, SIZE, ATTRIBUTES, INFORMED, CHOICE, BALK, PATIENCE = range(9)
+#: laws (`Distribution.law`); NONE: no balking or reneging (an infinite threshold)
+LAWS = ("fixed", "exponential", "uniform", "gamma", "lognormal", "shifted_poisson", "categorical")
+FIXED, EXPONENTIAL, UNIFORM, GAMMA, LOGNORMAL, SHIFTED_POISSON, CATEGORICAL = range(7)
+NONE = -1
+#: per source, int columns: its origin, class, and its laws
+ORIGIN_OF, KLASS_OF, SIZE_LAW, SIZE_VALUES, BALK_LAW, PATIENCE_LAW = range(6)
+#: per source, float columns: the laws' parameters and the informed share
+SIZE_MEAN, BALK_A, BALK_B, PATIENCE_A, PATIENCE_B, INFORMED_SHARE = range(6)
+
+
+class Tables(NamedTuple):
+    """What `set_out` reads: the sources in the reference engine's order, o-major."""
+
+    streams: np.ndarray  #: uint64 [source, purpose, 4]: each stream at position 0
+    expected: np.ndarray  #: float64 [baseline | surge, source, block] parties
+    source_i: np.ndarray  #: int64 [source, column]
+    source_f: np.ndarray  #: float64 [source, column]
+    size_values: np.ndarray  #: int64 [source, value]: a categorical size's values
+    size_cdf: np.ndarray  #: float64 [source, value]: and their cumulative shares
+    shares: np.ndarray  #: float64 [source, attribute, normal | surge]
+    attribute_i: np.ndarray  #: int64 [attribute, per person | given's index or -1]
+    position: np.ndarray  #: uint64 [4]: the stream being drawn from
+
+
+@structref.register
+class SourcesType(types.StructRef):
+    """Numba's type of `Sources`."""
+
+    def preprocess_fields(self, fields):
+        """Fields typed by their values, not as literals."""
+        return tuple((name, types.unliteral(typ)) for name, typ in fields)
+
+
+class Sources(structref.StructRefProxy):
+    """The kernels' handle on `Tables` (one pointer per call)."""
+
+
+structref.define_proxy(Sources, SourcesType, list(Tables._fields))
+
+
+def _law(distribution: Distribution | None) -> tuple[int, float, float]:
+    """Law code and its first two parameters (NONE for a threshold that is not drawn)."""
+    if distribution is None:
+        return NONE, np.inf, 0.0
+    name, parameters = distribution.law
+    a, b = (*parameters, 0.0)[:2]
+    return LAWS.index(name), a, b
+
+
+def tables(sources: list[list[PartySource]], expected: np.ndarray) -> Tables:
+    """The tables of the model's sources, with the expected parties [kind, origin, class, block]."""
+    flat = [(o, k, s) for o, row in enumerate(sources) for k, s in enumerate(row)]
+    n, n_attributes = len(flat), len(flat[0][2].attributes)
+    width = max(
+        (len(s.size.law[1][0]) for _, _, s in flat if s.size.law[0] == "categorical"), default=1
+    )
+    out = Tables(
+        streams=np.zeros((n, len(PURPOSES), 4), np.uint64),
+        expected=np.ascontiguousarray(expected.reshape(2, n, expected.shape[-1])),
+        source_i=np.zeros((n, 6), np.int64),
+        source_f=np.zeros((n, 6)),
+        size_values=np.zeros((n, width), np.int64),
+        size_cdf=np.zeros((n, width)),
+        shares=np.zeros((n, n_attributes, 2)),
+        attribute_i=np.array(
+            [(per_person, given) for _, _, per_person, given in flat[0][2].attributes], np.int64
+        ).reshape(n_attributes, 2),
+        position=np.zeros(4, np.uint64),
+    )
+    for row, (o, k, source) in enumerate(flat):
+        for p, purpose in enumerate(PURPOSES):
+            out.streams[row, p] = pcg64.origin(source.streams[purpose].origin)
+        size_name, size_parameters = source.size.law
+        balk, patience = _law(source.balk), _law(source.patience)
+        values = len(size_parameters[0]) if size_name == "categorical" else 0
+        out.source_i[row] = (o, k, LAWS.index(size_name), values, balk[0], patience[0])
+        if size_name == "categorical":
+            out.size_values[row, :values], out.size_cdf[row, :values] = size_parameters
+        else:
+            out.source_f[row, SIZE_MEAN] = size_parameters[0]
+        out.source_f[row, BALK_A:] = (*balk[1:], *patience[1:], source.informed_share)
+        out.shares[row] = [(normal, surge) for normal, surge, _, _ in source.attributes]
+    return out
+
+
+@njit(**_JIT)
+def _room(st, n):
+    """Whether the arrays and the retry stream hold what `n` more parties may need."""
+    g = st.globals_
+    retry = st.choice_streams[1]
+    return (
+        g[G_PARTIES] + n <= st.parties_i.shape[0]
+        and g[G_ON_WAY] + n <= st.on_way.shape[0]
+        and g[G_BATCH_FILL] + g[G_ON_WAY] + n <= st.batch_parties.shape[0]
+        and st.stream_end[retry] - st.stream_pos[retry]
+        >= 2 * g[G_WAITING] + RESERVE + n * (st.commitment.shape[0] + 1)
+    )
+
+
+@njit(**_JIT)
+def set_out(st, src, block, t0, t1, first, deters):
+    """`Model._set_out` from source `first` on.
+
+    Returns (-1, 0) when every source is done, or (source, parties) where it stopped for
+    the model to make room for that many parties (then call again from there).
+    """
+    g = src.position
+    for s in range(first, src.expected.shape[1]):
+        baseline, surge = src.expected[0, s, block], src.expected[1, s, block]
+        expected = baseline + surge
+        if not expected > 0:
+            continue
+        pcg64.position(src.streams[s, COUNT], block * BLOCK_STRIDE, g)
+        n = pcg64.poisson(g, expected)
+        if n == 0:
+            continue
+        if not _room(st, n):
+            return s, n
+        _set_out_source(st, src, s, block, n, expected, surge, t0, t1, deters)
+    return -1, 0
+
+
+@njit(**_JIT)
+def _draw(g, law, a, b):
+    """One draw of a balking or patience threshold (`Distribution.sample`)."""
+    if law == EXPONENTIAL:
+        return pcg64.exponential(g, a)
+    if law == UNIFORM:
+        return pcg64.uniform(g, a, b)
+    if law == GAMMA:
+        return pcg64.gamma(g, a, b)
+    if law == LOGNORMAL:
+        return pcg64.lognormal(g, a, b)
+    return a  # FIXED, or NONE (infinite)
+
+
+@njit(**_JIT)
+def _thresholds(src, s, purpose, law, a, b, delta, n):
+    """A threshold per party, as `Distribution.sample` (or `np.full`) gives them."""
+    out = np.full(n, a)
+    if law != FIXED and law != NONE:
+        pcg64.position(src.streams[s, purpose], delta, src.position)
+        for i in range(n):
+            out[i] = _draw(src.position, law, a, b)
+    return out
+
+
+@njit(**_JIT)
+def _sizes(src, s, delta, n):
+    """`Distribution.sample` of the source's party size."""
+    g, law = src.position, src.source_i[s, SIZE_LAW]
+    sizes = np.empty(n, np.int64)
+    if law == FIXED:
+        sizes[:] = np.int64(src.source_f[s, SIZE_MEAN])
+        return sizes
+    pcg64.position(src.streams[s, SIZE], delta, g)
+    if law == SHIFTED_POISSON:
+        for i in range(n):
+            sizes[i] = 1 + pcg64.poisson(g, src.source_f[s, SIZE_MEAN])
+        return sizes
+    m = src.source_i[s, SIZE_VALUES]
+    for i in range(n):
+        u, j = pcg64.next_double(g), 0
+        while j < m and src.size_cdf[s, j] <= u:  # `searchsorted(side="right")`
+            j += 1
+        sizes[i] = src.size_values[s, j]
+    return sizes
+
+
+@njit(**_JIT)
+def _counts(src, s, delta, sizes, is_surge):
+    """Persons of each party holding each attribute (`PartySource.draw`)."""
+    g, n = src.position, sizes.shape[0]
+    counts = np.zeros((n, src.shares.shape[1]), np.int64)
+    for a in range(src.shares.shape[1]):
+        normal, surge = src.shares[s, a, 0], src.shares[s, a, 1]
+        if normal == 0.0 and surge == 0.0:
+            continue
+        pcg64.position(src.streams[s, ATTRIBUTES], delta + a * PART_STRIDE, g)
+        per_person, given = src.attribute_i[a, 0], src.attribute_i[a, 1]
+        for i in range(n):
+            share = normal if normal == surge else (surge if is_surge[i] else normal)
+            if per_person:
+                held = pcg64.binomial(g, sizes[i], share)
+            else:
+                held = sizes[i] if pcg64.next_double(g) < share else 0
+            if given >= 0 and not counts[i, given] > 0:
+                held = 0
+            counts[i, a] = held
+    return counts
+
+
+@njit(**_JIT)
+def _set_out_source(st, src, s, block, n, expected, surge, t0, t1, deters):
+    """One source's `n` parties: `PartySource.draw`, `Chooser.choose`, `Model._dispatch`."""
+    g, delta = src.position, block * BLOCK_STRIDE
+    times, is_surge = np.empty(n), np.empty(n, np.bool_)
+    informed, choice_u = np.empty(n, np.bool_), np.empty(n)
+    pcg64.position(src.streams[s, TIME], delta, g)
+    for i in range(n):
+        times[i] = pcg64.uniform(g, t0, t1)
+    pcg64.position(src.streams[s, SURGE], delta, g)
+    for i in range(n):
+        is_surge[i] = pcg64.next_double(g) * expected < surge
+    sizes = _sizes(src, s, delta, n)
+    counts = _counts(src, s, delta, sizes, is_surge)
+    pcg64.position(src.streams[s, INFORMED], delta, g)
+    for i in range(n):
+        informed[i] = pcg64.next_double(g) < src.source_f[s, INFORMED_SHARE]
+    pcg64.position(src.streams[s, CHOICE], delta, g)
+    for i in range(n):
+        choice_u[i] = pcg64.next_double(g)
+    si, sf = src.source_i[s], src.source_f[s]
+    balk = _thresholds(src, s, BALK, si[BALK_LAW], sf[BALK_A], sf[BALK_B], delta, n)
+    patience = _thresholds(
+        src, s, PATIENCE, si[PATIENCE_LAW], sf[PATIENCE_A], sf[PATIENCE_B], delta, n
+    )
+    order = np.argsort(times, kind="mergesort")  # stable, as `PartySource.draw`
+    profiles = np.zeros(n, np.int64)
+    for a in range(counts.shape[1]):
+        profiles += (counts[:, a] > 0) * (np.int64(1) << a)
+    origin, klass = si[ORIGIN_OF], si[KLASS_OF]
+    informed, is_surge, profiles, choice_u = (
+        informed[order],
+        is_surge[order],
+        profiles[order],
+        choice_u[order],
+    )
+    chosen = _choose(st, origin, klass, informed, is_surge, profiles, choice_u)
+    dispatch(
+        st,
+        origin,
+        klass,
+        t0,
+        times[order],
+        sizes[order],
+        counts[order],
+        profiles,
+        informed,
+        balk[order],
+        patience[order],
+        is_surge,
+        chosen,
+        deters,
+    )
+
+
+@njit(**_JIT)
+def _choose(st, origin, klass, informed, is_surge, profiles, choice_u):
+    """`Chooser.choose`: each party's alternative, by inverting its row's cumulative weights."""
+    start, length = st.row_start[origin, klass], st.row_length[origin, klass]
+    chosen = np.full(informed.shape[0], NO_CHOICE, np.int64)
+    if length == 0:
+        return chosen
+    w = st.weights
+    for j in range(informed.shape[0]):
+        kind, p = int(informed[j]) + 2 * int(is_surge[j]), profiles[j]
+        total = 0.0
+        for c in range(length):
+            total += w[kind, p, start + c]
+        threshold, cumulative, local = choice_u[j] * total, 0.0, 0
+        for c in range(length):
+            cumulative += w[kind, p, start + c]
+            if cumulative <= threshold:
+                local += 1
+        if total > 0:
+            chosen[j] = st.row_alt[start + min(local, length - 1)]
+    return chosen

@@ -1,0 +1,44 @@
+"""The compiled engine's PCG64 streams draw what numpy's generators draw, position for position."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from flowsim.engine.compiled import pcg64
+from flowsim.streams import BLOCK_STRIDE, PART_STRIDE, BlockStream, make_generator
+
+
+def test_every_law_demand_uses_draws_numpys_numbers_and_leaves_its_state():
+    assert pcg64.mismatches(n=20_000) == []
+
+
+def test_a_law_drawn_differently_is_reported(monkeypatch):
+    def off_by_one(rng, law, a, b, n):
+        out = np.asarray(original(rng, law, a, b, n), float)
+        if law == "poisson":
+            out[-1] += 1
+        return out
+
+    original = pcg64._numpy_sample
+    monkeypatch.setattr(pcg64, "_numpy_sample", off_by_one)
+    wrong = pcg64.mismatches(n=50)
+    assert wrong and all(w.startswith("poisson(") for w in wrong)
+    assert len(wrong) == sum(law == "poisson" for law, _, _ in pcg64.CHECKED)
+
+
+@pytest.mark.parametrize("block, part", [(0, 0), (1, 0), (5, 3), (1223, 7), (2**20, 31)])
+def test_a_position_is_the_block_streams_position(block, part):
+    stream = BlockStream(make_generator(7, 2, "demand/moscow/car/time"))
+    out = np.zeros(4, np.uint64)
+    pcg64.position(pcg64.origin(stream.origin), block * BLOCK_STRIDE + part * PART_STRIDE, out)
+    rng = stream.at(block, part)
+    assert np.array_equal(out, pcg64.origin(rng.bit_generator.state))
+    assert [pcg64.next_double(out) for _ in range(5)] == rng.random(5).tolist()
+
+
+def test_a_state_with_a_buffered_half_word_is_refused():
+    rng = np.random.Generator(np.random.PCG64(1))
+    rng.integers(0, 2**32, dtype=np.uint32)  # leaves half of a 64-bit output buffered
+    with pytest.raises(ValueError, match="no buffered 32-bit half"):
+        pcg64.origin(rng.bit_generator.state)
