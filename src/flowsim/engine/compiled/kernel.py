@@ -5,8 +5,8 @@ docstring) and does the same arithmetic in the same order, taking the same draws
 the same order from each named stream (the model fills each stream's buffer from its
 numpy generator, as the reference engine's buffered draws do), so both engines give
 the same outputs bit for bit. SimPy stays the clock: `advance` runs the calls
-due before SimPy's next event; the model's processes call `dispatch`, `launch`,
-`fill`, `settle` and `snapshot` at their own events.
+due before SimPy's next event; the model's processes call `launch`, `fill`, `settle`
+and `snapshot` at their own events, and `sources.set_out` calls `dispatch`.
 """
 
 from __future__ import annotations

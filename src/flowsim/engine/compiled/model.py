@@ -3,9 +3,10 @@
 SimPy stays the clock of the model's processes (demand blocks, information updates,
 snapshots, opening hours, dated policy events), built exactly as in the reference
 engine. Between two SimPy events, `kernel.advance` runs the calls due (arrivals,
-services, reneging, diversion, counters) on arrays. Policies act through the same hook
-API: a checkpoint here is a `SiteControls` whose stages are views of the kernel's
-arrays, and a rule in force is a row the kernels read.
+services, reneging, diversion, counters) on arrays, and at each demand block
+`sources.set_out` draws the block's parties and their choices and sets them off.
+Policies act through the same hook API: a checkpoint here is a `SiteControls` whose
+stages are views of the kernel's arrays, and a rule in force is a row the kernels read.
 """
 
 from __future__ import annotations
