@@ -22,6 +22,18 @@ from flowsim.streams import BlockStream, Streams
 from flowsim.timebase import Clock, zone
 
 STEP_MINUTES = 15.0
+#: a source's random streams, one per purpose (the compiled engine indexes them in this order)
+PURPOSES = (
+    "count",
+    "time",
+    "surge",
+    "size",
+    "attributes",
+    "informed",
+    "choice",
+    "balk",
+    "patience",
+)
 
 
 def step_midpoints(clock: Clock) -> np.ndarray:
@@ -126,18 +138,7 @@ class PartySource:
         prefix = f"demand/{origin}/{klass}"
         #: per purpose, its stream (the compiled engine draws from copies of them)
         self.streams = {
-            purpose: BlockStream(streams.generator(f"{prefix}/{purpose}"))
-            for purpose in (
-                "count",
-                "time",
-                "surge",
-                "size",
-                "attributes",
-                "informed",
-                "choice",
-                "balk",
-                "patience",
-            )
+            purpose: BlockStream(streams.generator(f"{prefix}/{purpose}")) for purpose in PURPOSES
         }
         self.size: Distribution = party_size(scenario.demand.classes[klass].party_size)
         choice = scenario.demand.choice

@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit, types
 from numba.experimental import structref
 
-from flowsim.demand import PartySource
+from flowsim.demand import PURPOSES, PartySource
 from flowsim.distributions import Distribution
 from flowsim.engine.compiled import pcg64
 from flowsim.engine.compiled.kernel import _JIT, dispatch
@@ -29,18 +29,7 @@ from flowsim.engine.compiled.layout import (
 )
 from flowsim.streams import BLOCK_STRIDE, PART_STRIDE
 
-#: a source's streams, in `PartySource.streams` order
-PURPOSES = (
-    "count",
-    "time",
-    "surge",
-    "size",
-    "attributes",
-    "informed",
-    "choice",
-    "balk",
-    "patience",
-)
+#: a source's streams, numbered in `demand.PURPOSES` order
 COUNT, TIME, SURGE, SIZE, ATTRIBUTES, INFORMED, CHOICE, BALK, PATIENCE = range(9)
 #: laws (`Distribution.law`); NONE: no balking or reneging (an infinite threshold)
 LAWS = ("fixed", "exponential", "uniform", "gamma", "lognormal", "shifted_poisson", "categorical")
