@@ -146,14 +146,7 @@ class Chooser:
         model = self.model
         if model.rules_version != self._known_version:
             self._update_known()
-        wait_hours = np.empty(len(self.alt_site))
-        usable = np.empty(len(self.alt_site), dtype=bool)
-        for a, (site_index, mode) in enumerate(zip(self.alt_site, self.alt_mode, strict=True)):
-            site = model.sites[site_index]
-            exit_stage, entry_stage = site.exit[mode], site.entry[mode]
-            usable[a] = exit_stage.capacity > 0 and entry_stage.capacity > 0
-            wait = exit_stage.expected_wait_minutes() + entry_stage.expected_wait_minutes()
-            wait_hours[a] = wait / 60.0 if usable[a] else 0.0
+        wait_hours, usable = model.alternative_waits()
         known = self._known_waits(model.env.now, wait_hours)
         uninformed_ok = self._docs_ok & usable
         idx = self.flat_idx

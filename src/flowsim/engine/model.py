@@ -271,6 +271,24 @@ class Model:
                         self._dispatch(o, k, batch, self.chooser.choose(o, k, batch), on_way)
         self._set_off(on_way)
 
+    def alternative_waits(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per choice alternative: expected wait in hours now (0 if unusable), and usable.
+
+        An alternative is usable while both its exit and entry stages have lanes.
+        """
+        chooser = self.chooser
+        wait_hours = np.empty(len(chooser.alt_site))
+        usable = np.empty(len(chooser.alt_site), dtype=bool)
+        for a, (site_index, mode) in enumerate(
+            zip(chooser.alt_site, chooser.alt_mode, strict=True)
+        ):
+            site = self.sites[site_index]
+            exit_stage, entry_stage = site.exit[mode], site.entry[mode]
+            usable[a] = exit_stage.capacity > 0 and entry_stage.capacity > 0
+            wait = exit_stage.expected_wait_minutes() + entry_stage.expected_wait_minutes()
+            wait_hours[a] = wait / 60.0 if usable[a] else 0.0
+        return wait_hours, usable
+
     def _choices_refreshed(self) -> None:
         """Choice weights were recomputed (the compiled engine copies them)."""
 

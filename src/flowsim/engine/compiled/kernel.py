@@ -245,6 +245,18 @@ def expected_wait(st, s):
 
 
 @njit(**_JIT)
+def alternative_waits(st, hours, usable):
+    """`Model.alternative_waits`, into `hours` and `usable` (alternative a: stages 2a, 2a + 1)."""
+    for a in range(hours.size):
+        out, into = 2 * a, 2 * a + 1
+        usable[a] = st.stage_i[out, CAPACITY] > 0 and st.stage_i[into, CAPACITY] > 0
+        if usable[a]:
+            hours[a] = (expected_wait(st, out) + expected_wait(st, into)) / 60.0
+        else:
+            hours[a] = 0.0
+
+
+@njit(**_JIT)
 def _deadline_due(st, s, now):
     return st.stage_i[s, N_DEADLINES] > 0 and st.deadlines[s][0, 0] <= now
 

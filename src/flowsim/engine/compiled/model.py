@@ -364,6 +364,13 @@ class CompiledModel(Model):
 
     # --- the run (overrides) ---------------------------------------------------------
 
+    def alternative_waits(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per choice alternative: expected wait in hours now (0 if unusable), and usable."""
+        n = len(self.chooser.alt_site)
+        hours, usable = np.empty(n), np.empty(n, dtype=bool)
+        kernel.alternative_waits(self.state, hours, usable)
+        return hours, usable
+
     def _choices_refreshed(self) -> None:
         self.arrays = self.arrays._replace(weights=self.chooser.flat_weights)
         kernel.replace_weights(self.state, self.arrays.weights)
