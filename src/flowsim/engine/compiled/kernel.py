@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.typed import List
 
 from flowsim.engine.compiled.cache import cache_folder, discard_unreadable
 from flowsim.engine.compiled.layout import (
@@ -98,6 +99,7 @@ from flowsim.engine.compiled.layout import (
     WHOLE_PARTY,
     WITH,
     WITHOUT,
+    State,
 )
 
 INF = np.inf
@@ -165,6 +167,20 @@ def _next(st, k):
     if st.stream_end[k] - pos <= RESERVE:
         st.globals_[G_REFILL] = 1
     return st.draws[k][pos]
+
+
+@njit(**_JIT)
+def take(st, k):
+    """The next draw of stream `k`, for a caller outside the kernels (`_next`)."""
+    return _next(st, k)
+
+
+@njit(**_JIT)
+def restock(st, k, fresh):
+    """Stream `k`'s buffer: the draws it has not yet given, then `fresh`."""
+    pos, end = st.stream_pos[k], st.stream_end[k]
+    st.draws[k] = np.concatenate((st.draws[k][pos:end], fresh))
+    st.stream_pos[k], st.stream_end[k] = 0, st.draws[k].size
 
 
 # --- the calendar ----------------------------------------------------------------------
@@ -804,9 +820,25 @@ def replace_weights(st, weights):
 
 
 @njit(**_JIT)
-def replace_streams(st, stream_pos, stream_end):
-    """Stream positions, with a stream added."""
+def add_stream(st, stream_pos, stream_end):
+    """A stream added after the state was built: its empty buffer, and the longer positions."""
+    st.draws.append(np.zeros(0))
     st.stream_pos, st.stream_end = stream_pos, stream_end
+
+
+# --- building the state ----------------------------------------------------------------
+
+
+@njit(**_JIT)
+def new_state(arrays, n_stages, n_streams):
+    """The `State` over `arrays` (an `Arrays` as a plain tuple), its lists empty."""
+    queues, deadlines, draws = List(), List(), List()
+    for _ in range(n_stages):
+        queues.append(np.zeros(64, np.int64))
+        deadlines.append(np.zeros((64, 3)))
+    for _ in range(n_streams):
+        draws.append(np.zeros(0))
+    return State(*arrays, queues, deadlines, draws)
 
 
 def _check_cache() -> None:

@@ -4,7 +4,8 @@ Column names are module constants, so the kernels read ``parties_i[p, STATE]`` t
 the reference engine reads ``party.state``. The model holds them as `Arrays` and hands
 the kernels a `State` (a numba structref over the same arrays); it makes room for each
 block's parties before the kernels see them. Each stage's queue and deadline heap can
-grow inside a kernel, so they sit in typed lists.
+grow inside a kernel, and each stream's buffer is restocked between calls, so they sit
+in typed lists that only the state holds (`kernel.new_state` builds them).
 """
 
 from __future__ import annotations
@@ -124,9 +125,13 @@ class Arrays(NamedTuple):
     histogram: np.ndarray  #: int64 [site, day, bin]
     origin_flows: np.ndarray  #: int64 [set out | stayed home, origin, hour]
     wait_edges: np.ndarray
-    queues: list  #: typed list, per stage: int64 party rows, a FIFO from QUEUE_HEAD to QUEUE_TAIL
-    deadlines: list  #: typed list, per stage: float64 [capacity, 3] heap of (deadline, seq, party)
-    draws: list  #: typed list, per stream: float64 buffer of its next draws
+
+
+#: the state's typed lists, after the `Arrays` fields:
+#: queues: per stage, int64 party rows, a FIFO from QUEUE_HEAD to QUEUE_TAIL;
+#: deadlines: per stage, float64 [capacity, 3] heap of (deadline, seq, party);
+#: draws: per stream, float64 buffer of its next draws
+LISTS = ("queues", "deadlines", "draws")
 
 
 @structref.register
@@ -139,11 +144,13 @@ class StateType(types.StructRef):
 
 
 class State(structref.StructRefProxy):
-    """The kernels' handle on `Arrays`: passed as one pointer, however many arrays it holds.
+    """The kernels' handle on `Arrays` and the `LISTS`: one pointer, however many arrays.
 
-    (A tuple of arrays is passed to a compiled function field by field: with forty
-    arrays, that cost every call hundreds of nanoseconds.)
+    Built inside a compiled function (`kernel.new_state`), so its constructor is cached
+    with the kernels rather than compiled again in every process. (A tuple of arrays is
+    passed to a compiled function field by field: with forty arrays, that cost every
+    call hundreds of nanoseconds.)
     """
 
 
-structref.define_proxy(State, StateType, list(Arrays._fields))
+structref.define_proxy(State, StateType, [*Arrays._fields, *LISTS])

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from numba.typed import List
 
 from flowsim.distributions import continuous
 from flowsim.engine.checkpoint import SiteControls
@@ -112,18 +111,16 @@ class CompiledModel(Model):
     def __init__(self, scenario, seed: int, replication: int, trace: bool = False) -> None:
         if trace:
             raise ValueError("the compiled engine keeps no trace; use the reference engine")
-        self._draws = List()  #: per stream, a buffer of draws
         self._samplers: list[Callable[[int], np.ndarray]] = []
         super().__init__(scenario, seed, replication)
         if len(self.sites) > MAX_SITES:
             raise ValueError(f"the compiled engine handles at most {MAX_SITES} checkpoints")
-        n_stages = self.stage_i.shape[0]
-        self._queues = List([np.zeros(64, np.int64) for _ in range(n_stages)])
-        self._deadlines = List([np.zeros((64, 3)) for _ in range(n_stages)])
         self.arrays = self._make_arrays()
         self.arrays.globals_[L.G_REFILL] = 1  # every buffer is empty
-        self.state = L.State(*self.arrays)
-        self.sources = sources.Sources(*sources.tables(self._sources, self._expected))
+        self.state = kernel.new_state(
+            tuple(self.arrays), self.stage_i.shape[0], len(self._samplers)
+        )
+        self.sources = sources.new_sources(tuple(sources.tables(self._sources, self._expected)))
 
     def kernel_args(self, extra_retry: int = 0) -> tuple[L.State]:
         """What every kernel entry point takes first: the state.
@@ -136,11 +133,7 @@ class CompiledModel(Model):
     def draw(self, k: int) -> float:
         """The next draw of stream `k`, taken outside the kernels."""
         self._refill()
-        st = self.arrays
-        st.stream_pos[k] += 1
-        if st.stream_end[k] - st.stream_pos[k] <= L.RESERVE:
-            st.globals_[L.G_REFILL] = 1
-        return float(self._draws[k][st.stream_pos[k] - 1])
+        return kernel.take(self.state, k)
 
     def _refill(self, extra_retry: int = 0) -> None:
         """Refill every stream below what the next kernel call may draw from it.
@@ -163,10 +156,8 @@ class CompiledModel(Model):
         need[st.choice_streams[1]] += extra_retry
         for k in np.flatnonzero(remaining < need):
             k = int(k)
-            pos, end = st.stream_pos[k], st.stream_end[k]
-            fresh = self._samplers[k](max(BUFFER, int(need[k]) - int(end - pos)))
-            self._draws[k] = np.concatenate([self._draws[k][pos:end], fresh])
-            st.stream_pos[k], st.stream_end[k] = 0, self._draws[k].size
+            fresh = self._samplers[k](max(BUFFER, int(need[k] - remaining[k])))
+            kernel.restock(self.state, k, fresh)
         st.globals_[L.G_REFILL] = 0
 
     # --- building (overrides of the reference model's steps) ---------------------------
@@ -178,7 +169,6 @@ class CompiledModel(Model):
     def _register(self, sampler: Callable[[int], np.ndarray]) -> int:
         """A stream of draws, `sampler(n)` giving its next n; its number."""
         self._samplers.append(sampler)
-        self._draws.append(np.zeros(0))
         if hasattr(self, "state"):  # a policy's stream, installed after the model was built
             self.arrays.globals_[L.G_REFILL] = 1
             empty = np.zeros(1, np.int64)
@@ -186,7 +176,7 @@ class CompiledModel(Model):
                 stream_pos=np.concatenate([self.arrays.stream_pos, empty]),
                 stream_end=np.concatenate([self.arrays.stream_end, empty]),
             )
-            kernel.replace_streams(self.state, self.arrays.stream_pos, self.arrays.stream_end)
+            kernel.add_stream(self.state, self.arrays.stream_pos, self.arrays.stream_end)
         return len(self._samplers) - 1
 
     def _build_sites(self) -> None:
@@ -321,9 +311,6 @@ class CompiledModel(Model):
             histogram=np.zeros((n_sites, (n_hours + 23) // 24, len(WAIT_EDGES_HOURS)), np.int64),
             origin_flows=np.zeros((2, n_origins, n_hours), np.int64),
             wait_edges=np.asarray(WAIT_EDGES_HOURS, float),
-            queues=self._queues,
-            deadlines=self._deadlines,
-            draws=self._draws,
         )
 
     # --- rules -----------------------------------------------------------------------

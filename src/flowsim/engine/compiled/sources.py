@@ -71,6 +71,12 @@ class Sources(structref.StructRefProxy):
 structref.define_proxy(Sources, SourcesType, list(Tables._fields))
 
 
+@njit(**_JIT)
+def new_sources(tables):
+    """The `Sources` over `tables` (a `Tables` as a plain tuple), built where it is cached."""
+    return Sources(*tables)
+
+
 def _law(distribution: Distribution | None) -> tuple[int, float, float]:
     """Law code and its first two parameters (NONE for a threshold that is not drawn)."""
     if distribution is None:
