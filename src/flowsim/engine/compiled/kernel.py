@@ -104,11 +104,14 @@ from flowsim.engine.compiled.layout import (
 
 INF = np.inf
 _JIT = {"cache": True, "nogil": True}
+#: for a helper called with constant arguments: numba would compile it again for each
+#: constant (as a literal type); inlined into its callers, it is typed once per call site
+_INLINE = {**_JIT, "inline": "always"}
 
 # --- heaps of rows ordered on (column 0, column 1) ----------------------------------
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _before(h, i, j):
     return h[i, 0] < h[j, 0] or (h[i, 0] == h[j, 0] and h[i, 1] < h[j, 1])
 
@@ -186,7 +189,7 @@ def restock(st, k, fresh):
 # --- the calendar ----------------------------------------------------------------------
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _call_at(st, t, kind, party, other):
     """`Calendar.call_in`: a call at time `t` (the seq breaks ties in push order).
 
@@ -431,7 +434,7 @@ def _start(st, s, p, now):
     _call_at(st, now + delay, CALL_DONE, p, s)
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _done(st, s, p, now, env_now):
     """`Stage._done`: a lane is free again."""
     si = st.stage_i
@@ -442,7 +445,7 @@ def _done(st, s, p, now, env_now):
         fill(st, s, now, env_now)
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _stage_done(st, s, p, now, env_now):
     """`Site.exit_done` (screening, then the entry queue) or `Site.entry_done`."""
     if not st.stage_i[s, IS_EXIT]:
@@ -477,7 +480,7 @@ def _hour(st, t):
     return h if h < n else n - 1
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _count(st, metric, site, persons, t):
     st.flows[metric, site, _hour(st, t)] += persons
 
@@ -509,7 +512,7 @@ def _stopped(st, site, p):
     return False
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def arrive(st, p, now, env_now):
     """`Site.arrive`: access check, balking, then the exit queue."""
     pi, pf = st.parties_i, st.parties_f
@@ -533,7 +536,7 @@ def arrive(st, p, now, env_now):
     join(st, s, p, now, env_now)
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _apply(st, p, site, now, exiting):
     """`Site._apply`: turn-backs after exit, refusals after entry; False if nobody is left."""
     pi, counts = st.parties_i, st.counts
@@ -652,7 +655,7 @@ def _send(st, p, alt, t, env_now):
     _call_at(st, env_now + (arrival - env_now if arrival > env_now else 0.0), CALL_ARRIVE, p, 0)
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _leave(st, p, site, now, env_now, reason):
     """`Model._leave`: divert to another border, or go home."""
     pi = st.parties_i
@@ -667,7 +670,7 @@ def _leave(st, p, site, now, env_now, reason):
     pi[p, STATE] = DONE
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def dispatch(
     st,
     origin,
@@ -734,7 +737,9 @@ def launch(st):
     if n == 0:
         return
     way = st.on_way[:n]
-    order = np.argsort(way[:, 0], kind="mergesort")  # stable: ties keep their order
+    # a C-ordered copy, so that the sort is the one `sources` compiles; stable: ties keep
+    # their order
+    order = np.argsort(way[:, 0].copy(), kind="mergesort")
     start = g[G_BATCH_FILL]
     rows = st.batch_parties
     for j in range(n):

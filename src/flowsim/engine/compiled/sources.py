@@ -18,7 +18,7 @@ from numba.experimental import structref
 from flowsim.demand import PURPOSES, PartySource
 from flowsim.distributions import Distribution
 from flowsim.engine.compiled import pcg64
-from flowsim.engine.compiled.kernel import _JIT, dispatch
+from flowsim.engine.compiled.kernel import _INLINE, _JIT, dispatch
 from flowsim.engine.compiled.layout import (
     G_BATCH_FILL,
     G_ON_WAY,
@@ -173,7 +173,7 @@ def _draw(g, law, a, b):
     return a  # FIXED, or NONE (infinite)
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _thresholds(src, s, purpose, law, a, b, delta, n):
     """A threshold per party, as `Distribution.sample` (or `np.full`) gives them."""
     out = np.full(n, a)
@@ -229,7 +229,7 @@ def _counts(src, s, delta, sizes, is_surge):
     return counts
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _set_out_source(st, src, s, block, n, expected, surge, t0, t1, deters):
     """One source's `n` parties: `PartySource.draw`, `Chooser.choose`, `Model._dispatch`."""
     g, delta = src.position, block * BLOCK_STRIDE
