@@ -9,10 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from flowsim.errors import ScenarioError
 from flowsim.scenario import dump_resolved, load_scenario
-from flowsim.scenario.loader import _parse, load_raw, parse_overrides, whole_number_uses
+from flowsim.scenario.loader import (
+    _FastLoader,
+    _Loader,
+    _parse,
+    _parse_with,
+    load_raw,
+    parse_overrides,
+    whole_number_uses,
+)
 
 BASE = Path(__file__).parent / "bad_inputs" / "_base.yaml"
 
@@ -106,3 +115,12 @@ def test_parameters_feeding_whole_numbers_are_found_through_tagged_unions():
     }
     raw = load_raw(Path(__file__).resolve().parent.parent / "scenarios" / "historical_2022.yaml")
     assert whole_number_uses(raw) == {}, "service-time means and surge rates are real"
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).parents[1] / "scenarios").rglob("*.yaml")), ids=lambda p: p.name
+)
+def test_libyaml_and_the_python_parser_read_each_scenario_alike(path):
+    text = path.read_text()
+    assert _parse_with(_FastLoader, text)[0] == _parse_with(_Loader, text)[0]
+    assert _FastLoader.__mro__[1] is yaml.CSafeLoader  # PyYAML's wheels carry libyaml
