@@ -103,3 +103,13 @@ def test_a_run_without_figures_never_imports_matplotlib(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.stdout.splitlines()[-1] == "0 False", done.stderr
+
+
+def test_the_tables_are_written_as_pandas_writes_them(tmp_path):
+    import flowsim
+    from flowsim.results import write_csv
+
+    result = flowsim.run(SMALL, replications=2, workers=1, progress=False)
+    for frame in (result.daily, result.by_replication, result.hourly_queue, result.conservation):
+        write_csv(frame, tmp_path / "fast.csv")
+        assert (tmp_path / "fast.csv").read_text() == frame.to_csv(index=False)
