@@ -241,8 +241,12 @@ def _site_daily(scenario: Scenario, clock: Clock, h: HourlyArrays) -> pd.DataFra
     """Wide per-replication daily sums for every checkpoint."""
     frames = []
     n_rep = h.flows.shape[0]
+    days = {  # once per time zone, not per checkpoint
+        tz: _reported_days(scenario, clock, tz)
+        for tz in {spec.timezone for spec in scenario.checkpoints.values()}
+    }
     for s, (cid, spec) in enumerate(scenario.checkpoints.items()):
-        dates, ranges = _reported_days(scenario, clock, spec.timezone)
+        dates, ranges = days[spec.timezone]
         if dates.size == 0:
             continue
         last = ranges[:, 1] - 1
