@@ -45,9 +45,11 @@ from flowsim.engine.compiled.layout import (
     G_CALENDAR,
     G_CALLS,
     G_FAILED,
+    G_FREE,
     G_ON_WAY,
     G_PARTIES,
     G_REFILL,
+    G_ROWS,
     G_SEQ,
     G_WAITING,
     IN_SERVICE,
@@ -77,6 +79,7 @@ from flowsim.engine.compiled.layout import (
     RESERVE,
     RULE_STREAM,
     SCREENS,
+    SERIAL,
     SERVED,
     SINCE,
     SITE,
@@ -109,47 +112,75 @@ _JIT = {"cache": True, "nogil": True}
 _INLINE = {**_JIT, "inline": "always"}
 
 # --- heaps of rows ordered on (column 0, column 1) ----------------------------------
+# A sift moves a hole, not the row: the row's (at most 5) values wait in locals and are
+# written once, where the row belongs (the same places as swapping it down or up).
 
 
 @njit(**_INLINE)
-def _before(h, i, j):
-    return h[i, 0] < h[j, 0] or (h[i, 0] == h[j, 0] and h[i, 1] < h[j, 1])
+def _read_row(h, i):
+    w = h.shape[1]
+    return (
+        h[i, 0],
+        h[i, 1],
+        h[i, 2] if w > 2 else 0.0,
+        h[i, 3] if w > 3 else 0.0,
+        h[i, 4] if w > 4 else 0.0,
+    )
+
+
+@njit(**_INLINE)
+def _write_row(h, i, v0, v1, v2, v3, v4):
+    w = h.shape[1]
+    h[i, 0], h[i, 1] = v0, v1
+    if w > 2:
+        h[i, 2] = v2
+    if w > 3:
+        h[i, 3] = v3
+    if w > 4:
+        h[i, 4] = v4
+
+
+@njit(**_INLINE)
+def _move_row(h, to, frm):
+    for c in range(h.shape[1]):
+        h[to, c] = h[frm, c]
 
 
 @njit(**_JIT)
 def _sift_up(h, i):
+    """Row `i` moved up to its place among the rows before it."""
+    v0, v1, v2, v3, v4 = _read_row(h, i)
     while i > 0:
         parent = (i - 1) >> 1
-        if not _before(h, i, parent):
+        if not (v0 < h[parent, 0] or (v0 == h[parent, 0] and v1 < h[parent, 1])):
             break
-        for c in range(h.shape[1]):
-            h[i, c], h[parent, c] = h[parent, c], h[i, c]
+        _move_row(h, i, parent)
         i = parent
-
-
-@njit(**_JIT)
-def _sift_down(h, n):
-    i = 0
-    while True:
-        child = 2 * i + 1
-        if child >= n:
-            break
-        if child + 1 < n and _before(h, child + 1, child):
-            child += 1
-        if not _before(h, child, i):
-            break
-        for c in range(h.shape[1]):
-            h[i, c], h[child, c] = h[child, c], h[i, c]
-        i = child
+    _write_row(h, i, v0, v1, v2, v3, v4)
 
 
 @njit(**_JIT)
 def heap_remove_first(h, n):
     """Remove the first of the `n` rows of heap `h` (read it before)."""
     n -= 1
-    if n > 0:
-        h[0, :] = h[n, :]
-        _sift_down(h, n)
+    if n == 0:
+        return
+    v0, v1, v2, v3, v4 = _read_row(h, n)  # the last row, sifted down from the top
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= n:
+            break
+        right = child + 1
+        if right < n and (
+            h[right, 0] < h[child, 0] or (h[right, 0] == h[child, 0] and h[right, 1] < h[child, 1])
+        ):
+            child = right
+        if not (h[child, 0] < v0 or (h[child, 0] == v0 and h[child, 1] < v1)):
+            break
+        _move_row(h, i, child)
+        i = child
+    _write_row(h, i, v0, v1, v2, v3, v4)
 
 
 # --- draws ------------------------------------------------------------------------------
@@ -289,14 +320,14 @@ def _queue_add(st, s, p):
         if head > buf.shape[0] // 2:
             buf[: tail - head] = buf[head:tail].copy()
         else:
-            bigger = np.empty(2 * buf.shape[0] + 64, np.int64)
+            bigger = np.empty((2 * buf.shape[0] + 64, 2), np.int64)
             bigger[: tail - head] = buf[head:tail]
             st.queues[s] = bigger
             buf = bigger
         tail -= head
         head = 0
         si[s, QUEUE_HEAD] = 0
-    buf[tail] = p
+    buf[tail, 0], buf[tail, 1] = p, st.parties_i[p, SERIAL]
     si[s, QUEUE_TAIL] = tail + 1
 
 
@@ -329,29 +360,30 @@ def join(st, s, p, now, env_now):
     deadline = st.parties_f[p, DEADLINE]
     if si[s, RENEGES] and deadline < INF:
         si[s, DEADLINE_SEQ] += 1
-        _deadline_push(st, s, si[s, N_DEADLINES], deadline, si[s, DEADLINE_SEQ], p)
+        _deadline_push(st, s, si[s, N_DEADLINES], deadline, si[s, DEADLINE_SEQ], p, pi[p, SERIAL])
         si[s, N_DEADLINES] += 1
         if si[s, N_DEADLINES] > 2 * si[s, WAITING_UNITS] + COMPACT_SLACK:
             _compact_deadlines(st, s)
 
 
 @njit(**_JIT)
-def _deadline_push(st, s, n, deadline, seq, p):
-    """Add (deadline, seq, party) to the `n` deadlines of stage `s`, growing the heap if full."""
+def _deadline_push(st, s, n, deadline, seq, p, serial):
+    """Add (deadline, seq, party, serial) to the `n` deadlines of stage `s` (grown if full)."""
     h = st.deadlines[s]
     if n == h.shape[0]:
-        bigger = np.empty((2 * n + 64, 3))
+        bigger = np.empty((2 * n + 64, 4))
         bigger[:n] = h[:n]
         st.deadlines[s] = bigger
         h = bigger
-    h[n, 0], h[n, 1], h[n, 2] = deadline, seq, p
+    h[n, 0], h[n, 1], h[n, 2], h[n, 3] = deadline, seq, p, serial
     _sift_up(h, n)
 
 
 @njit(**_JIT)
-def _still_waiting_here(st, s, p):
+def _still_waiting_here(st, s, p, serial):
+    """Whether the party of an entry (its row and serial) still waits at stage `s`."""
     pi = st.parties_i
-    return pi[p, STATE] == WAITING and pi[p, STAGE] == s
+    return pi[p, SERIAL] == serial and pi[p, STATE] == WAITING and pi[p, STAGE] == s
 
 
 @njit(**_JIT)
@@ -360,7 +392,7 @@ def _compact_deadlines(st, s):
     h, n = st.deadlines[s], st.stage_i[s, N_DEADLINES]
     kept = 0
     for i in range(n):
-        if _still_waiting_here(st, s, int(h[i, 2])):
+        if _still_waiting_here(st, s, int(h[i, 2]), int(h[i, 3])):
             h[kept, :] = h[i, :]
             _sift_up(h, kept)  # the kept rows, rebuilt as a heap in place
             kept += 1
@@ -373,10 +405,10 @@ def settle(st, s, now, env_now):
     si, sf, pi = st.stage_i, st.stage_f, st.parties_i
     h = st.deadlines[s]  # settling only removes deadlines: the heap is not replaced
     while si[s, N_DEADLINES] > 0 and h[0, 0] <= now:
-        deadline, p = h[0, 0], int(h[0, 2])
+        deadline, p, serial = h[0, 0], int(h[0, 2]), int(h[0, 3])
         heap_remove_first(h, si[s, N_DEADLINES])
         si[s, N_DEADLINES] -= 1
-        if not _still_waiting_here(st, s, p):
+        if not _still_waiting_here(st, s, p, serial):
             continue
         pi[p, STATE] = DONE
         pi[p, STAGE] = -1
@@ -397,9 +429,10 @@ def fill(st, s, now, env_now):
     if _deadline_due(st, s, now):
         settle(st, s, now, env_now)
     while si[s, QUEUE_HEAD] < si[s, QUEUE_TAIL] and si[s, OPEN] and si[s, BUSY] < si[s, CAPACITY]:
-        p = st.queues[s][si[s, QUEUE_HEAD]]
-        si[s, QUEUE_HEAD] += 1
-        if not _still_waiting_here(st, s, p):
+        queue, head = st.queues[s], si[s, QUEUE_HEAD]
+        p = queue[head, 0]
+        si[s, QUEUE_HEAD] = head + 1
+        if not _still_waiting_here(st, s, p, queue[head, 1]):
             continue
         pi[p, STAGE] = -1
         sf[s, AREA] += si[s, WAITING_UNITS] * (now - sf[s, SINCE])
@@ -564,7 +597,7 @@ def _apply(st, p, site, now, exiting):
             _count(st, TURNED_BACK if exiting else REFUSALS, site, removed, now)
             pi[p, SIZE] -= removed
             if pi[p, SIZE] <= 0:
-                pi[p, STATE] = DONE
+                _finish(st, p)
                 return False
     return True
 
@@ -583,7 +616,6 @@ def _entry_done(st, p, now, env_now):
     site = pi[p, SITE]
     if st.site_rules[site, 0] >= 0 and not _apply(st, p, site, now, False):
         return
-    pi[p, STATE] = DONE
     h = int(now // 60.0)
     size = pi[p, SIZE]
     st.flows[ENTRIES, site, h] += size
@@ -596,6 +628,7 @@ def _entry_done(st, p, now, env_now):
     st.histogram[site, h // 24, edge] += size
     if st.site_departures[site] >= 0:
         _depart(st, p, site, now)
+    _finish(st, p)
 
 
 @njit(**_JIT)
@@ -613,6 +646,30 @@ def _depart(st, p, site, now):
         if hour < st.flows.shape[2]:
             where = st.route_site[c, i]
             st.flows[DEPARTURES, site if where < 0 else where, hour] += st.parties_i[p, SIZE]
+
+
+# --- party rows ------------------------------------------------------------------------
+
+
+@njit(**_INLINE)
+def _new_row(st):
+    """A row for a new party: the last freed, else the next never used (the model made room)."""
+    g = st.globals_
+    if g[G_FREE] > 0:
+        g[G_FREE] -= 1
+        return st.free_rows[g[G_FREE]]
+    p = g[G_ROWS]
+    g[G_ROWS] = p + 1
+    return p
+
+
+@njit(**_INLINE)
+def _finish(st, p):
+    """The party is done: its row is free for a later party (nothing is pending for it)."""
+    g = st.globals_
+    st.parties_i[p, STATE] = DONE
+    st.free_rows[g[G_FREE]] = p
+    g[G_FREE] += 1
 
 
 # --- choice and travel (`Model`, `Chooser`) ----------------------------------------------
@@ -667,7 +724,7 @@ def _leave(st, p, site, now, env_now, reason):
             _send(st, p, alt, now, env_now)
             return
     _count(st, reason, site, pi[p, SIZE], now)
-    pi[p, STATE] = DONE
+    _finish(st, p)
 
 
 @njit(**_INLINE)
@@ -695,9 +752,10 @@ def dispatch(
         h = min(t // 60.0, n_hours - 1.0)
         size = sizes[i]
         st.origin_flows[0, origin, int(h)] += size
-        p = g[G_PARTIES]  # the model made room for the block's parties
-        g[G_PARTIES] = p + 1
+        p = _new_row(st)  # the model made room for the block's parties
         pi, pf = st.parties_i, st.parties_f
+        pi[p, SERIAL] = g[G_PARTIES]
+        g[G_PARTIES] += 1
         pi[p, ORIGIN], pi[p, KLASS], pi[p, SIZE] = origin, klass, size
         pi[p, PROFILE], pi[p, INFORMED], pi[p, SURGE] = profiles[i], informed[i], surge[i]
         pi[p, SITE], pi[p, STATE], pi[p, STAGE], pi[p, TRIED] = -1, TRAVELLING, -1, 0
@@ -719,7 +777,7 @@ def dispatch(
                 continue
         if alt == NO_CHOICE:
             st.origin_flows[1, origin, int(h)] += size
-            pi[p, STATE] = DONE
+            _finish(st, p)
             continue
         pi[p, ALT] = alt
         due = now + (t + st.travel[origin, st.alt_site[alt]] - now)
@@ -797,8 +855,8 @@ def still_waiting_minutes(st, s, horizon):
     buf = st.queues[s]
     pf = st.parties_f
     for i in range(st.stage_i[s, QUEUE_HEAD], st.stage_i[s, QUEUE_TAIL]):
-        p = buf[i]
-        if _still_waiting_here(st, s, p):
+        p = buf[i, 0]
+        if _still_waiting_here(st, s, p, buf[i, 1]):
             total += horizon - pf[p, JOINED]
     return total
 
@@ -807,9 +865,10 @@ def still_waiting_minutes(st, s, horizon):
 
 
 @njit(**_JIT)
-def replace_parties(st, parties_i, parties_f, counts, calendar):
+def replace_parties(st, parties_i, parties_f, counts, free_rows, calendar):
     """Larger party and calendar arrays (the first rows copied)."""
-    st.parties_i, st.parties_f, st.counts, st.calendar = parties_i, parties_f, counts, calendar
+    st.parties_i, st.parties_f, st.counts = parties_i, parties_f, counts
+    st.free_rows, st.calendar = free_rows, calendar
 
 
 @njit(**_JIT)
@@ -839,8 +898,8 @@ def new_state(arrays, n_stages, n_streams):
     """The `State` over `arrays` (an `Arrays` as a plain tuple), its lists empty."""
     queues, deadlines, draws = List(), List(), List()
     for _ in range(n_stages):
-        queues.append(np.zeros(64, np.int64))
-        deadlines.append(np.zeros((64, 3)))
+        queues.append(np.zeros((64, 2), np.int64))
+        deadlines.append(np.zeros((64, 4)))
     for _ in range(n_streams):
         draws.append(np.zeros(0))
     return State(*arrays, queues, deadlines, draws)

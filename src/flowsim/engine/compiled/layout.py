@@ -3,9 +3,13 @@
 Column names are module constants, so the kernels read ``parties_i[p, STATE]`` the way
 the reference engine reads ``party.state``. The model holds them as `Arrays` and hands
 the kernels a `State` (a numba structref over the same arrays); it makes room for each
-block's parties before the kernels see them. Each stage's queue and deadline heap can
-grow inside a kernel, and each stream's buffer is restocked between calls, so they sit
-in typed lists that only the state holds (`kernel.new_state` builds them).
+block's parties before the kernels see them. A party's row is free again once the
+party is done, so memory follows the parties under way, not all who have passed; a
+queue or deadline entry names the party by row and serial (`SERIAL`, its number among
+all parties set out), so an entry left behind by a done party never matches the next
+party in its row. Each stage's queue and deadline heap can grow inside a kernel, and
+each stream's buffer is restocked between calls, so they sit in typed lists that only
+the state holds (`kernel.new_state` builds them).
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ from numba import types
 from numba.experimental import structref
 
 # --- parties: int columns, float columns, and `counts` [party, attribute] -------------
-ORIGIN, KLASS, SIZE, PROFILE, INFORMED, SURGE, SITE, ALT, STATE, STAGE, TRIED = range(11)
-N_PARTY_INT = 11
+ORIGIN, KLASS, SIZE, PROFILE, INFORMED, SURGE, SITE, ALT, STATE, STAGE, TRIED, SERIAL = range(12)
+N_PARTY_INT = 12
 ARRIVED, JOINED, DEADLINE, BALK, PATIENCE = range(5)
 N_PARTY_FLOAT = 5
 
@@ -66,8 +70,10 @@ ALL_MODES = -1
     G_WAITING,
     G_REFILL,
     G_FAILED,
-) = range(10)
-N_GLOBALS = 10
+    G_ROWS,
+    G_FREE,
+) = range(12)
+N_GLOBALS = 12
 #: draws a stream keeps in reserve beyond what one call can take (see `kernel._next`)
 RESERVE = 4096
 #: calendar rows: (time, seq, kind, party, stage-or-batch)
@@ -90,9 +96,10 @@ class Arrays(NamedTuple):
     choice_streams: np.ndarray  #: int64 [divert, retry]: their stream numbers
     stream_pos: np.ndarray  #: int64 [stream]: next draw in its buffer
     stream_end: np.ndarray  #: int64 [stream]: draws in its buffer
-    parties_i: np.ndarray  #: int64 [capacity, N_PARTY_INT]
+    parties_i: np.ndarray  #: int64 [capacity, N_PARTY_INT]: a row per party under way
     parties_f: np.ndarray  #: float64 [capacity, N_PARTY_FLOAT]
     counts: np.ndarray  #: int64 [capacity, attributes]
+    free_rows: np.ndarray  #: int64 [capacity]: party rows free again, a stack
     calendar: np.ndarray  #: float64 [capacity, 5], a binary heap on (time, seq)
     on_way: np.ndarray  #: float64 [capacity, 2]: (due, party) of the block being drawn
     batch_parties: np.ndarray  #: float64 [capacity, 2]: (due, party) of every block, in order
@@ -128,8 +135,9 @@ class Arrays(NamedTuple):
 
 
 #: the state's typed lists, after the `Arrays` fields:
-#: queues: per stage, int64 party rows, a FIFO from QUEUE_HEAD to QUEUE_TAIL;
-#: deadlines: per stage, float64 [capacity, 3] heap of (deadline, seq, party);
+#: queues: per stage, int64 [capacity, 2] (party row, serial), a FIFO from QUEUE_HEAD to
+#: QUEUE_TAIL;
+#: deadlines: per stage, float64 [capacity, 4] heap of (deadline, seq, party row, serial);
 #: draws: per stream, float64 buffer of its next draws
 LISTS = ("queues", "deadlines", "draws")
 

@@ -30,6 +30,8 @@ MAX_SITES = 62
 RULES_PER_POLICY = 4
 #: draws added to a stream's buffer at a refill (at least)
 BUFFER = 8192
+#: party rows to start with, at most (more as more parties are under way at once)
+FIRST_ROWS = 1 << 15
 
 
 class KernelStream:
@@ -255,7 +257,7 @@ class CompiledModel(Model):
         chooser, clock = self.chooser, self.clock
         n_sites, n_hours = len(self.sites), clock.n_hours
         n_origins = len(self.origin_names)
-        expected = int(self._expected.sum() * 1.2) + 1024
+        rows = min(int(self._expected.sum() * 1.2) + 1024, FIRST_ROWS)
         n_blocks = self._expected.shape[-1] + 1
         modes = sorted({m for site in self.sites for m in site.exit})
         self._mode_index = {m: i for i, m in enumerate(modes)}
@@ -274,12 +276,13 @@ class CompiledModel(Model):
             choice_streams=np.array([self._divert.index, self._retry.index], np.int64),
             stream_pos=np.zeros(len(self._samplers), np.int64),
             stream_end=np.zeros(len(self._samplers), np.int64),
-            parties_i=np.zeros((expected, L.N_PARTY_INT), np.int64),
-            parties_f=np.zeros((expected, L.N_PARTY_FLOAT)),
-            counts=np.zeros((expected, len(self.attribute_names)), np.int64),
-            calendar=np.zeros((expected + n_blocks, 5)),
+            parties_i=np.zeros((rows, L.N_PARTY_INT), np.int64),
+            parties_f=np.zeros((rows, L.N_PARTY_FLOAT)),
+            counts=np.zeros((rows, len(self.attribute_names)), np.int64),
+            free_rows=np.zeros(rows, np.int64),
+            calendar=np.zeros((rows + n_blocks, 5)),
             on_way=np.zeros((1024, 2)),
-            batch_parties=np.zeros((expected, 2)),
+            batch_parties=np.zeros((rows, 2)),
             batches=np.zeros((n_blocks, 2), np.int64),
             stage_i=self.stage_i,
             stage_f=self.stage_f,
@@ -363,25 +366,32 @@ class CompiledModel(Model):
         kernel.replace_weights(self.state, self.arrays.weights)
 
     def _make_room(self, parties: int) -> None:
-        """Room for `parties` more parties (the kernels never grow these arrays)."""
+        """Room for `parties` more parties (the kernels never grow these arrays).
+
+        Rows freed by parties that are done are used first, and the rows of blocks whose
+        parties have all arrived are reused, so the arrays grow with the parties under
+        way at once, not with all who have passed.
+        """
         st, g = self.arrays, self.arrays.globals_
         grown = {}
-        need = g[L.G_PARTIES] + parties
+        need = g[L.G_ROWS] + max(parties - g[L.G_FREE], 0)
         if need > st.parties_i.shape[0]:
             size = 2 * need
-            for name in ("parties_i", "parties_f", "counts"):
+            for name in ("parties_i", "parties_f", "counts", "free_rows"):
                 grown[name] = _grown(getattr(st, name), size)
             grown["calendar"] = _grown(st.calendar, size + st.batches.shape[0])
         if g[L.G_ON_WAY] + parties > st.on_way.shape[0]:
             grown["on_way"] = _grown(st.on_way, 2 * (g[L.G_ON_WAY] + parties))
         if g[L.G_BATCH_FILL] + g[L.G_ON_WAY] + parties > st.batch_parties.shape[0]:
-            size = 2 * (g[L.G_BATCH_FILL] + g[L.G_ON_WAY] + parties)
-            grown["batch_parties"] = _grown(st.batch_parties, size)
+            _compact_batches(st)
+            need = g[L.G_BATCH_FILL] + g[L.G_ON_WAY] + parties
+            if 2 * need > st.batch_parties.shape[0]:
+                grown["batch_parties"] = _grown(st.batch_parties, 2 * need)
         if grown:
             st = self.arrays = st._replace(**grown)
             if "parties_i" in grown:
                 kernel.replace_parties(
-                    self.state, st.parties_i, st.parties_f, st.counts, st.calendar
+                    self.state, st.parties_i, st.parties_f, st.counts, st.free_rows, st.calendar
                 )
             kernel.replace_blocks(self.state, st.on_way, st.batch_parties)
 
@@ -462,6 +472,18 @@ class CompiledModel(Model):
                         )
                     )
         return out
+
+
+def _compact_batches(st: L.Arrays) -> None:
+    """Move the parties of blocks not yet all arrived to the front of `batch_parties`."""
+    g, batches, rows = st.globals_, st.batches, st.batch_parties
+    fill = 0
+    for b in np.flatnonzero(batches[: g[L.G_BATCHES], 0] < batches[: g[L.G_BATCHES], 1]):
+        first, end = batches[b]
+        rows[fill : fill + end - first] = rows[first:end]  # numpy copies overlaps safely
+        batches[b] = fill, fill + end - first
+        fill += end - first
+    g[L.G_BATCH_FILL] = fill
 
 
 def _grown(array: np.ndarray, rows: int) -> np.ndarray:

@@ -67,10 +67,14 @@ def _add128(a_hi, a_lo, b_hi, b_lo):
 
 
 @njit(**_JIT)
-def position(start, delta, out):
-    """`out` = the stream `start` advanced by `delta` draws (numpy's `pcg_advance_lcg_128`)."""
+def jump(delta, out):
+    """`out` = (A, S) such that advancing by `delta` draws maps a state x to A x + S inc.
+
+    numpy's `pcg_advance_lcg_128` with an increment of 1: what it accumulates for the
+    increment is linear in it, so one jump serves every stream (mod 2**128).
+    """
     mult_hi, mult_lo = _MULT_HI, _MULT_LO
-    plus_hi, plus_lo = start[2], start[3]
+    plus_hi, plus_lo = _U64(0), _U64(1)
     acc_mult_hi, acc_mult_lo, acc_plus_hi, acc_plus_lo = _U64(0), _U64(1), _U64(0), _U64(0)
     delta = _U64(delta)
     while delta > _U64(0):
@@ -82,9 +86,33 @@ def position(start, delta, out):
         plus_hi, plus_lo = _mul128(m1_hi, m1_lo, plus_hi, plus_lo)
         mult_hi, mult_lo = _mul128(mult_hi, mult_lo, mult_hi, mult_lo)
         delta >>= _U64(1)
-    hi, lo = _mul128(acc_mult_hi, acc_mult_lo, start[0], start[1])
-    out[0], out[1] = _add128(hi, lo, acc_plus_hi, acc_plus_lo)
+    out[0], out[1], out[2], out[3] = acc_mult_hi, acc_mult_lo, acc_plus_hi, acc_plus_lo
+
+
+@njit(**_JIT)
+def then(first, second, out):
+    """`out` = the jump `first`, then the jump `second` (A2 A1, A2 S1 + S2)."""
+    a_hi, a_lo = _mul128(second[0], second[1], first[0], first[1])
+    s_hi, s_lo = _mul128(second[0], second[1], first[2], first[3])
+    out[2], out[3] = _add128(s_hi, s_lo, second[2], second[3])
+    out[0], out[1] = a_hi, a_lo
+
+
+@njit(**_JIT)
+def leap(start, by, out):
+    """`out` = the stream `start` moved by the jump `by` (see `jump`)."""
+    hi, lo = _mul128(by[0], by[1], start[0], start[1])
+    c_hi, c_lo = _mul128(by[2], by[3], start[2], start[3])
+    out[0], out[1] = _add128(hi, lo, c_hi, c_lo)
     out[2], out[3] = start[2], start[3]
+
+
+@njit(**_JIT)
+def position(start, delta, out):
+    """`out` = the stream `start` advanced by `delta` draws, as `PCG64.advance`."""
+    by = np.empty(4, np.uint64)
+    jump(delta, by)
+    leap(start, by, out)
 
 
 @njit(**_JIT)

@@ -21,8 +21,9 @@ from flowsim.engine.compiled import pcg64
 from flowsim.engine.compiled.kernel import _INLINE, _JIT, dispatch
 from flowsim.engine.compiled.layout import (
     G_BATCH_FILL,
+    G_FREE,
     G_ON_WAY,
-    G_PARTIES,
+    G_ROWS,
     G_WAITING,
     NO_CHOICE,
     RESERVE,
@@ -53,6 +54,8 @@ class Tables(NamedTuple):
     shares: np.ndarray  #: float64 [source, attribute, normal | surge]
     attribute_i: np.ndarray  #: int64 [attribute, per person | given's index or -1]
     position: np.ndarray  #: uint64 [4]: the stream being drawn from
+    part_jumps: np.ndarray  #: uint64 [attribute, 4]: `pcg64.jump` to each attribute's part
+    jumps: np.ndarray  #: uint64 [1 + attribute, 4]: to the block being drawn, and its parts
 
 
 @structref.register
@@ -105,7 +108,11 @@ def tables(sources: list[list[PartySource]], expected: np.ndarray) -> Tables:
             [(per_person, given) for _, _, per_person, given in flat[0][2].attributes], np.int64
         ).reshape(n_attributes, 2),
         position=np.zeros(4, np.uint64),
+        part_jumps=np.zeros((n_attributes, 4), np.uint64),
+        jumps=np.zeros((1 + n_attributes, 4), np.uint64),
     )
+    for a in range(n_attributes):
+        pcg64.jump(a * PART_STRIDE, out.part_jumps[a])
     for row, (o, k, source) in enumerate(flat):
         for p, purpose in enumerate(PURPOSES):
             out.streams[row, p] = pcg64.origin(source.streams[purpose].origin)
@@ -128,7 +135,7 @@ def _room(st, n):
     g = st.globals_
     retry = st.choice_streams[1]
     return (
-        g[G_PARTIES] + n <= st.parties_i.shape[0]
+        g[G_ROWS] + max(n - g[G_FREE], 0) <= st.parties_i.shape[0]
         and g[G_ON_WAY] + n <= st.on_way.shape[0]
         and g[G_BATCH_FILL] + g[G_ON_WAY] + n <= st.batch_parties.shape[0]
         and st.stream_end[retry] - st.stream_pos[retry]
@@ -143,19 +150,22 @@ def set_out(st, src, block, t0, t1, first, deters):
     Returns (-1, 0) when every source is done, or (source, parties) where it stopped for
     the model to make room for that many parties (then call again from there).
     """
-    g = src.position
+    g, jumps = src.position, src.jumps
+    pcg64.jump(block * BLOCK_STRIDE, jumps[0])  # one jump positions every stream
+    for a in range(src.part_jumps.shape[0]):
+        pcg64.then(jumps[0], src.part_jumps[a], jumps[1 + a])
     for s in range(first, src.expected.shape[1]):
         baseline, surge = src.expected[0, s, block], src.expected[1, s, block]
         expected = baseline + surge
         if not expected > 0:
             continue
-        pcg64.position(src.streams[s, COUNT], block * BLOCK_STRIDE, g)
+        pcg64.leap(src.streams[s, COUNT], jumps[0], g)
         n = pcg64.poisson(g, expected)
         if n == 0:
             continue
         if not _room(st, n):
             return s, n
-        _set_out_source(st, src, s, block, n, expected, surge, t0, t1, deters)
+        _set_out_source(st, src, s, n, expected, surge, t0, t1, deters)
     return -1, 0
 
 
@@ -174,25 +184,25 @@ def _draw(g, law, a, b):
 
 
 @njit(**_INLINE)
-def _thresholds(src, s, purpose, law, a, b, delta, n):
+def _thresholds(src, s, purpose, law, a, b, n):
     """A threshold per party, as `Distribution.sample` (or `np.full`) gives them."""
     out = np.full(n, a)
     if law != FIXED and law != NONE:
-        pcg64.position(src.streams[s, purpose], delta, src.position)
+        pcg64.leap(src.streams[s, purpose], src.jumps[0], src.position)
         for i in range(n):
             out[i] = _draw(src.position, law, a, b)
     return out
 
 
 @njit(**_JIT)
-def _sizes(src, s, delta, n):
+def _sizes(src, s, n):
     """`Distribution.sample` of the source's party size."""
     g, law = src.position, src.source_i[s, SIZE_LAW]
     sizes = np.empty(n, np.int64)
     if law == FIXED:
         sizes[:] = np.int64(src.source_f[s, SIZE_MEAN])
         return sizes
-    pcg64.position(src.streams[s, SIZE], delta, g)
+    pcg64.leap(src.streams[s, SIZE], src.jumps[0], g)
     if law == SHIFTED_POISSON:
         for i in range(n):
             sizes[i] = 1 + pcg64.poisson(g, src.source_f[s, SIZE_MEAN])
@@ -207,7 +217,7 @@ def _sizes(src, s, delta, n):
 
 
 @njit(**_JIT)
-def _counts(src, s, delta, sizes, is_surge):
+def _counts(src, s, sizes, is_surge):
     """Persons of each party holding each attribute (`PartySource.draw`)."""
     g, n = src.position, sizes.shape[0]
     counts = np.zeros((n, src.shares.shape[1]), np.int64)
@@ -215,7 +225,7 @@ def _counts(src, s, delta, sizes, is_surge):
         normal, surge = src.shares[s, a, 0], src.shares[s, a, 1]
         if normal == 0.0 and surge == 0.0:
             continue
-        pcg64.position(src.streams[s, ATTRIBUTES], delta + a * PART_STRIDE, g)
+        pcg64.leap(src.streams[s, ATTRIBUTES], src.jumps[1 + a], g)
         per_person, given = src.attribute_i[a, 0], src.attribute_i[a, 1]
         for i in range(n):
             share = normal if normal == surge else (surge if is_surge[i] else normal)
@@ -230,30 +240,28 @@ def _counts(src, s, delta, sizes, is_surge):
 
 
 @njit(**_INLINE)
-def _set_out_source(st, src, s, block, n, expected, surge, t0, t1, deters):
+def _set_out_source(st, src, s, n, expected, surge, t0, t1, deters):
     """One source's `n` parties: `PartySource.draw`, `Chooser.choose`, `Model._dispatch`."""
-    g, delta = src.position, block * BLOCK_STRIDE
+    g, at = src.position, src.jumps[0]
     times, is_surge = np.empty(n), np.empty(n, np.bool_)
     informed, choice_u = np.empty(n, np.bool_), np.empty(n)
-    pcg64.position(src.streams[s, TIME], delta, g)
+    pcg64.leap(src.streams[s, TIME], at, g)
     for i in range(n):
         times[i] = pcg64.uniform(g, t0, t1)
-    pcg64.position(src.streams[s, SURGE], delta, g)
+    pcg64.leap(src.streams[s, SURGE], at, g)
     for i in range(n):
         is_surge[i] = pcg64.next_double(g) * expected < surge
-    sizes = _sizes(src, s, delta, n)
-    counts = _counts(src, s, delta, sizes, is_surge)
-    pcg64.position(src.streams[s, INFORMED], delta, g)
+    sizes = _sizes(src, s, n)
+    counts = _counts(src, s, sizes, is_surge)
+    pcg64.leap(src.streams[s, INFORMED], at, g)
     for i in range(n):
         informed[i] = pcg64.next_double(g) < src.source_f[s, INFORMED_SHARE]
-    pcg64.position(src.streams[s, CHOICE], delta, g)
+    pcg64.leap(src.streams[s, CHOICE], at, g)
     for i in range(n):
         choice_u[i] = pcg64.next_double(g)
     si, sf = src.source_i[s], src.source_f[s]
-    balk = _thresholds(src, s, BALK, si[BALK_LAW], sf[BALK_A], sf[BALK_B], delta, n)
-    patience = _thresholds(
-        src, s, PATIENCE, si[PATIENCE_LAW], sf[PATIENCE_A], sf[PATIENCE_B], delta, n
-    )
+    balk = _thresholds(src, s, BALK, si[BALK_LAW], sf[BALK_A], sf[BALK_B], n)
+    patience = _thresholds(src, s, PATIENCE, si[PATIENCE_LAW], sf[PATIENCE_A], sf[PATIENCE_B], n)
     order = np.argsort(times, kind="mergesort")  # stable, as `PartySource.draw`
     profiles = np.zeros(n, np.int64)
     for a in range(counts.shape[1]):
