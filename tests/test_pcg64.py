@@ -37,6 +37,19 @@ def test_a_position_is_the_block_streams_position(block, part):
     assert [pcg64.next_double(out) for _ in range(5)] == rng.random(5).tolist()
 
 
+@pytest.mark.parametrize("block, part", [(1, 1), (1223, 4), (2**20, 31)])
+def test_a_blocks_jump_then_a_parts_is_the_jump_to_both(block, part):
+    """How `sources.set_out` positions a part's stream: the block's jump, then the part's."""
+    stream = BlockStream(make_generator(7, 2, "demand/moscow/car/attributes"))
+    to_block, to_part, both = (np.zeros(4, np.uint64) for _ in range(3))
+    pcg64.jump(block * BLOCK_STRIDE, to_block)
+    pcg64.jump(part * PART_STRIDE, to_part)
+    pcg64.then(to_block, to_part, both)
+    out = np.zeros(4, np.uint64)
+    pcg64.leap(pcg64.origin(stream.origin), both, out)
+    assert np.array_equal(out, pcg64.origin(stream.at(block, part).bit_generator.state))
+
+
 def test_a_state_with_a_buffered_half_word_is_refused():
     rng = np.random.Generator(np.random.PCG64(1))
     rng.integers(0, 2**32, dtype=np.uint32)  # leaves half of a 64-bit output buffered
