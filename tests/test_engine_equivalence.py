@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from test_conservation import scenarios
 
 from flowsim.engine import select
-from flowsim.engine.compiled import kernel
+from flowsim.engine.compiled import cache, kernel
 from flowsim.engine.compiled.cache import cache_folder, discard_unreadable
 from flowsim.engine.compiled.model import CompiledModel
 from flowsim.engine.model import Model
@@ -123,12 +123,27 @@ def test_draws_that_are_not_numpys_run_the_reference_engine_with_one_notice(monk
 
     monkeypatch.delenv("FLOWSIM_ENGINE", raising=False)
     monkeypatch.setattr(pcg64, "mismatches", lambda: ["poisson(10.0, 0.0)"])
+    monkeypatch.setattr(pcg64, "check_key", lambda: "draws-a-new-numba")
     monkeypatch.setattr(select, "_compiled_ok", None)
     monkeypatch.setattr(select, "_noticed", False)
     assert select.model_class() is Model
     assert select.model_class() is Model
     err = capsys.readouterr().err
     assert err.count("draws differ from numpy's (poisson(10.0, 0.0)); running the reference") == 1
+    assert not cache.passed(cache_folder(kernel.advance), "draws-a-new-numba")
+
+
+def test_the_draws_check_runs_once_per_numba_numpy_and_processor(monkeypatch, tmp_path):
+    from flowsim.engine.compiled import pcg64
+
+    checks = []
+    monkeypatch.setattr(pcg64, "mismatches", lambda: checks.append(1) or [])
+    monkeypatch.setattr(cache, "cache_folder", lambda dispatcher: tmp_path)
+    for key in ("draws-one", "draws-one", "draws-two"):
+        monkeypatch.setattr(pcg64, "check_key", lambda key=key: key)
+        assert select._draws_mismatches() == []
+    assert len(checks) == 2
+    assert cache.passed(tmp_path, "draws-one") and cache.passed(tmp_path, "draws-two")
 
 
 def test_unreadable_cache_files_are_deleted_and_readable_ones_kept(tmp_path):
@@ -141,7 +156,26 @@ def test_unreadable_cache_files_are_deleted_and_readable_ones_kept(tmp_path):
     garbage = tmp_path / "kernel.fill-2.py311.nbi"
     garbage.write_bytes(bytes(range(7, 90)))
     assert discard_unreadable(tmp_path) == [cut_short, garbage]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([good_index.name, good_data.name])
+    kept = sorted([good_index.name, good_data.name, cache.VERIFIED])
+    assert sorted(p.name for p in tmp_path.iterdir()) == kept
+
+
+def test_a_cache_file_found_readable_is_read_again_only_once_it_changes(tmp_path, monkeypatch):
+    data = tmp_path / "kernel.advance-1.py311.1.nbc"
+    data.write_bytes(pickle.dumps(("library", "bytes")))
+    read = []
+    checked = cache.readable
+    monkeypatch.setattr(cache, "readable", lambda path: read.append(path.name) or checked(path))
+    assert discard_unreadable(tmp_path) == []
+    assert discard_unreadable(tmp_path) == []
+    assert read == [data.name]
+    data.write_bytes(pickle.dumps(("library", "bytes"))[:30])  # damaged: another size
+    assert discard_unreadable(tmp_path) == [data]
+    assert read == [data.name, data.name]
+    (tmp_path / cache.VERIFIED).write_text("{not json")  # a list cut short: all read again
+    data.write_bytes(pickle.dumps(("library", "bytes")))
+    assert discard_unreadable(tmp_path) == []
+    assert read == [data.name] * 3
 
 
 def test_the_kernels_cache_folder_is_found():

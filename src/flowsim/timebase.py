@@ -81,13 +81,19 @@ class Clock:
 
     def whole_hour_offsets(self, timezone: str) -> bool:
         """True if `timezone` is a whole number of hours off the horizon start all through."""
-        tz = zone(timezone)
-        base_offset = self.start.utcoffset() or dt.timedelta(0)
-        for h in self.hour_starts_utc():
-            offset = h.astimezone(tz).utcoffset() or dt.timedelta(0)
-            if (offset - base_offset).total_seconds() % 3600 != 0:
-                return False
-        return self.start.minute == 0 and self.start.second == 0
+        return _whole_hour_offsets(self, timezone)
+
+
+@cache
+def _whole_hour_offsets(clock: Clock, timezone: str) -> bool:
+    """`Clock.whole_hour_offsets`, once per horizon and zone (checkpoints share zones)."""
+    tz = zone(timezone)
+    base_offset = clock.start.utcoffset() or dt.timedelta(0)
+    for h in clock.hour_starts_utc():
+        offset = h.astimezone(tz).utcoffset() or dt.timedelta(0)
+        if (offset - base_offset).total_seconds() % 3600 != 0:
+            return False
+    return clock.start.minute == 0 and clock.start.second == 0
 
 
 def local_time_of_day_minutes(clock: Clock, timezone: str, minutes: Minutes) -> Minutes:

@@ -4,15 +4,24 @@ numba keeps compiled kernels beside the module (or in a user-wide folder if that
 read-only) and recompiles them when the source changes. A cache file it cannot read
 (cut short by a full disk, or damaged) makes numba raise instead; so, before the
 first kernel is used, every file that does not unpickle is deleted, and numba
-compiles those kernels again.
+compiles those kernels again. A file found readable is listed (with its size and
+modification time) in `VERIFIED` beside it and not read again until it changes.
+The folder also records that this machine's kernels passed the draws check
+(`passed`, `record_pass`), so a process does not repeat it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
+import os
 import pickle
+import tempfile
 from pathlib import Path
+
+#: the cache files found readable: name -> [size, modification time in ns]
+VERIFIED = "flowsim-verified.json"
 
 
 def readable(path: Path) -> bool:
@@ -28,14 +37,61 @@ def readable(path: Path) -> bool:
 
 
 def discard_unreadable(folder: Path) -> list[Path]:
-    """Delete the cache files in `folder` that numba could not read; the ones deleted."""
+    """Delete the cache files in `folder` that numba could not read; the ones deleted.
+
+    A file listed in `VERIFIED` with its present size and modification time is not
+    read again.
+    """
+    known = _verified(folder)
+    found: dict[str, list[int]] = {}
     gone = []
     for path in sorted(folder.glob("*.nb[ic]")):
-        if not readable(path):
-            with contextlib.suppress(OSError):
-                path.unlink()
-                gone.append(path)
+        try:
+            stat = path.stat()
+        except OSError:  # removed meanwhile (numba replacing it)
+            continue
+        key = [stat.st_size, stat.st_mtime_ns]
+        if known.get(path.name) == key or readable(path):
+            found[path.name] = key
+            continue
+        with contextlib.suppress(OSError):
+            path.unlink()
+            gone.append(path)
+    if found != known:
+        _write_atomically(folder / VERIFIED, json.dumps(found, sort_keys=True))
     return gone
+
+
+def _verified(folder: Path) -> dict[str, list[int]]:
+    try:
+        known = json.loads((folder / VERIFIED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # none yet, or cut short: read every file
+        return {}
+    return known if isinstance(known, dict) else {}
+
+
+def passed(folder: Path | None, key: str) -> bool:
+    """Whether the check named `key` passed before, as recorded in `folder`."""
+    return folder is not None and (folder / f"flowsim-passed-{key}").is_file()
+
+
+def record_pass(folder: Path | None, key: str) -> None:
+    """Record in `folder` that the check named `key` passed (nothing if it cannot)."""
+    if folder is not None:
+        _write_atomically(folder / f"flowsim-passed-{key}", "")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write `path` whole or not at all (workers may write at once); silent if read-only."""
+    with contextlib.suppress(OSError):
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".flowsim-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.replace(temporary, path)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
 
 
 def cache_folder(dispatcher) -> Path | None:

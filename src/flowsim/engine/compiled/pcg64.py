@@ -6,10 +6,14 @@ draw of its stream, as `PCG64.advance` does, and `next_uint64`/`next_double` ste
 numpy does, so numba's own translations of numpy's distributions (imported from
 `numba.np.random.distributions`) give the same draws as the numpy generator would:
 `mismatches` checks every law demand uses against numpy (in `tests/test_pcg64.py`, and
-in each process before the compiled engine is first used: numba's internals may change).
+before the compiled engine is first used with a new numba, numpy or processor: numba's
+internals may change; `check_key`).
 """
 
 from __future__ import annotations
+
+import hashlib
+from pathlib import Path
 
 import numpy as np
 from numba import njit, types
@@ -281,3 +285,17 @@ def mismatches(n: int = 2000, seed: int = 20221021) -> list[str]:
         ):
             out.append(f"{law}({a}, {b})")
     return out
+
+
+def check_key() -> str:
+    """What `mismatches` depends on: this module, numba, llvmlite, numpy and the processor."""
+    import llvmlite
+    import llvmlite.binding as llvm
+    import numba
+
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for part in (numba.__version__, llvmlite.__version__, np.__version__):
+        digest.update(part.encode())
+    digest.update(llvm.get_host_cpu_name().encode())
+    digest.update(llvm.get_host_cpu_features().flatten().encode())
+    return "draws-" + digest.hexdigest()[:20]
