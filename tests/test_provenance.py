@@ -105,6 +105,36 @@ def test_a_run_without_figures_never_imports_matplotlib(tmp_path):
     assert done.stdout.splitlines()[-1] == "0 False", done.stderr
 
 
+@pytest.mark.parametrize("given", [None, "3"])
+def test_the_command_runs_blas_on_one_thread_unless_told_otherwise(given):
+    """Replications run in parallel as processes: a BLAS pool per process would only spin."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given:
+        env["OPENBLAS_NUM_THREADS"] = given
+    script = "import os, flowsim.cli; print(os.environ['OPENBLAS_NUM_THREADS'])"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert done.stdout.strip() == (given or "1"), done.stderr
+
+
+@pytest.mark.parametrize("collecting", [True, False])
+def test_the_collector_is_as_it_was_after_the_imports(collecting):
+    import argparse
+    import gc
+
+    from flowsim.cli import _import_libraries
+
+    (gc.enable if collecting else gc.disable)()
+    try:
+        _import_libraries(argparse.Namespace(command="check"))
+        assert gc.isenabled() is collecting
+    finally:
+        gc.enable()
+
+
 def test_the_tables_are_written_as_pandas_writes_them(tmp_path):
     import flowsim
     from flowsim.results import write_csv

@@ -7,8 +7,10 @@ exit status 2; argparse usage errors also exit with 2.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
+import os
 import re
 import shutil
 import sys
@@ -25,6 +27,11 @@ from flowsim.outputs import (
     check_work_folder,
     starts_with,
 )
+
+# A replication is single-threaded and replications run in parallel as processes, so a
+# BLAS thread pool would only spin (about 0.2 s of CPU a command). A user's setting wins.
+for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
 
 #: The formats every figure is written in.
 FORMATS = ("png", "svg")
@@ -1004,7 +1011,9 @@ def _import_libraries(args: argparse.Namespace) -> None:
 
     An interrupt inside a compiled module's initialisation can surface as ``ImportError``
     or be swallowed by a library's fallback; held back, it is a plain KeyboardInterrupt.
-    A run with ``--no-plot`` draws no figure, so it never imports matplotlib.
+    A run with ``--no-plot`` draws no figure, so it never imports matplotlib. Imports
+    make objects that live as long as the process: the cyclic collector, which would
+    scan them again and again, waits until they are done.
     """
     import importlib
     import signal
@@ -1014,11 +1023,15 @@ def _import_libraries(args: argparse.Namespace) -> None:
         previous = signal.signal(signal.SIGINT, lambda signum, _frame: pressed.append(signum))
     except ValueError:  # not the main thread, which alone receives signals
         previous = None
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         for name in _LIBRARIES.get(args.command, ()):
             if not (getattr(args, "no_plot", False) and name in _FIGURES):
                 importlib.import_module(name)
     finally:
+        if collecting:
+            gc.enable()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     if pressed:
