@@ -33,12 +33,13 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-HISTORICAL = ROOT / "scenarios" / "historical_2022.yaml"
+HISTORICAL = ROOT / "scenarios" / "historical_2022_calibrated.yaml"
 
 # The M/M/c workload: c = 2 lanes, exponential service of mean 1 minute (mu = 1/min),
 # Poisson arrivals at lam = 1.8/min = 108/hour, so utilisation lam / (c mu) = 0.9.
@@ -388,6 +389,38 @@ def instructions_report() -> list[str]:
     ]
 
 
+def run_command(argv: list[str]) -> float:
+    """CPU seconds (user + system) of a whole process, interpreter start-up included."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(argv, cwd=ROOT, check=True, capture_output=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def command_note(travellers: int, rounds: int) -> str:
+    """`flowsim run` of one historical replication against a bare heapq loop, whole processes.
+
+    The loop (`references.heapq_mmc`) simulates as many travellers as the replication set
+    out, in a process of its own (this script's child: Python, the loop, nothing else).
+    """
+    print("[bench] flowsim run vs the heapq loop, whole processes ...", file=sys.stderr)
+    run = [sys.executable, "-m", "flowsim.cli", "run", str(HISTORICAL), "-n", "1", "-j", "1"]
+    loop = [sys.executable, str(Path(__file__).resolve()), "--child"]
+    flowsim_cpu, loop_cpu = [], []
+    for _ in range(rounds):
+        folder = Path(tempfile.mkdtemp(prefix="flowsim-bench-"))
+        flowsim_cpu.append(run_command([*run, "--no-plot", "-q", "--out", str(folder / "run")]))
+        shutil.rmtree(folder)
+        loop_cpu.append(run_command([*loop, json.dumps({"case": "heapq", "n": travellers})]))
+    cpu = [{"seconds": c} for c in flowsim_cpu], [{"seconds": c} for c in loop_cpu]
+    return (
+        f"whole processes, CPU seconds ({rounds} interleaved rounds): `flowsim run "
+        f"{HISTORICAL.relative_to(ROOT)} -n 1 --no-plot` {median_run(cpu[0])['seconds']:.2f} s, "
+        f"a bare heapq loop for the same {travellers:,} travellers "
+        f"{median_run(cpu[1])['seconds']:.2f} s: {spread(ratio(*cpu))} the loop."
+    )
+
+
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The run with the median seconds."""
     return sorted(runs, key=lambda r: r["seconds"])[(len(runs) - 1) // 2]
@@ -424,6 +457,12 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds", type=int, default=5, help="interleaved rounds of the M/M/c cases (median)"
     )
     parser.add_argument(
+        "--history-rounds",
+        type=int,
+        default=3,
+        help="interleaved rounds of the historical engine and command cases (median)",
+    )
+    parser.add_argument(
         "--instructions",
         action="store_true",
         help="count instructions of the M/M/c cases under callgrind instead of timing",
@@ -431,8 +470,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="also write the Markdown table to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
+    if args.rounds < 1 or args.history_rounds < 1:
+        parser.error("--rounds and --history-rounds must be at least 1")
     if args.child:
         run_child(json.loads(args.child))
         return 0
@@ -447,20 +486,26 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[str] = []
     notes: list[str] = []
 
-    hist = measure({"case": "historical", "factor": 1}, "historical")
-    rows.append(row(hist, floor))
-    hist_ref = measure(
-        {"case": "historical", "factor": 1, "engine": "reference"}, "historical · reference engine"
-    )
-    rows.append(row(hist_ref, floor))
-    if hist["seconds"] > 0:
-        notes.append(
-            f"historical: the compiled engine is {hist_ref['seconds'] / hist['seconds']:.2f}x "
-            f"faster than the reference engine, same outputs bit for bit; loading its kernels "
-            f"from numba's cache (a warm-up replication of the small test scenario, not in its "
-            f"seconds) took {hist['warm_seconds']:.1f} s (a fresh cache's compilation is not "
-            f"included: see benchmarks/README.md)."
+    compiled_runs, reference_runs = [], []
+    for _ in range(args.history_rounds):
+        compiled_runs.append(measure({"case": "historical", "factor": 1}, "historical"))
+        reference_runs.append(
+            measure(
+                {"case": "historical", "factor": 1, "engine": "reference"},
+                "historical · reference engine",
+            )
         )
+    hist, hist_ref = median_run(compiled_runs), median_run(reference_runs)
+    rows.append(row(hist, floor))
+    rows.append(row(hist_ref, floor))
+    notes.append(
+        f"historical: the compiled engine is {spread(ratio(reference_runs, compiled_runs))} "
+        f"faster than the reference engine ({args.history_rounds} interleaved rounds), same "
+        f"outputs bit for bit; loading its kernels from numba's cache (a warm-up replication "
+        f"of the small test scenario, not in its seconds) took {hist['warm_seconds']:.1f} s "
+        f"(a fresh cache's compilation is not included: see benchmarks/README.md)."
+    )
+    notes.append(command_note(hist["travellers"], args.history_rounds))
     if not args.quick:
         hist10 = measure({"case": "historical", "factor": 10}, "historical x10")
         rows.append(row(hist10, floor))

@@ -163,9 +163,14 @@ def _sift_up(h, i):
 def heap_remove_first(h, n):
     """Remove the first of the `n` rows of heap `h` (read it before)."""
     n -= 1
-    if n == 0:
-        return
-    v0, v1, v2, v3, v4 = _read_row(h, n)  # the last row, sifted down from the top
+    if n > 0:
+        v0, v1, v2, v3, v4 = _read_row(h, n)  # the last row, sifted down from the top
+        _replace_first(h, n, v0, v1, v2, v3, v4)
+
+
+@njit(**_JIT)
+def _replace_first(h, n, v0, v1, v2, v3, v4):
+    """The first of the `n` rows of heap `h` replaced by the row (v0, ..., v4)."""
     i = 0
     while True:
         child = 2 * i + 1
@@ -246,21 +251,30 @@ def advance(st, limit):
         if g[G_REFILL] or not _choice_draws_reserved(st, 0):
             return False
         t, kind, party, other = h[0, 0], int(h[0, 2]), int(h[0, 3]), int(h[0, 4])
-        heap_remove_first(h, g[G_CALENDAR])
-        g[G_CALENDAR] -= 1
         g[G_CALLS] += 1
-        if kind == CALL_ARRIVE:
-            arrive(st, party, t, t)
-        elif kind == CALL_DONE:
-            _done(st, other, party, t, t)
-        else:  # `Calendar._next_of`: the next party of a block's batch
-            i = st.batches[other, 0]
-            arrive(st, party, t, t)
-            i += 1
-            st.batches[other, 0] = i
-            if i < st.batches[other, 1]:
-                way = st.batch_parties
-                _call_at(st, way[i, 0], CALL_BATCH, int(way[i, 1]), other)
+        if kind != CALL_BATCH:
+            heap_remove_first(h, g[G_CALENDAR])
+            g[G_CALENDAR] -= 1
+            if kind == CALL_ARRIVE:
+                arrive(st, party, t, t)
+            else:
+                _done(st, other, party, t, t)
+            continue
+        # `Calendar._next_of`: the next party of a block's batch. Every call the arrival
+        # adds comes after this one, which therefore stays first until the next party
+        # takes its place (with the seq it would have had, pushed after them).
+        i = st.batches[other, 0]
+        arrive(st, party, t, t)
+        i += 1
+        st.batches[other, 0] = i
+        if i < st.batches[other, 1]:
+            way = st.batch_parties
+            seq = g[G_SEQ]
+            g[G_SEQ] = seq + 1
+            _replace_first(h, g[G_CALENDAR], way[i, 0], seq, CALL_BATCH, way[i, 1], other)
+        else:
+            heap_remove_first(h, g[G_CALENDAR])
+            g[G_CALENDAR] -= 1
     return True
 
 
@@ -505,10 +519,21 @@ def set_capacity(st, s, lanes, now):
 # --- checkpoints (`Site`) ----------------------------------------------------------------
 
 
+@njit(**_INLINE)
+def _hour_of(t):
+    """``int(t // 60.0)``, Python's exact floor, without its fmod (t is finite, under 2**47)."""
+    q = np.floor(t / 60.0)  # the rounded quotient may land one off the exact floor
+    if q * 60.0 > t:
+        q -= 1.0
+    elif (q + 1.0) * 60.0 <= t:
+        q += 1.0
+    return int(q)
+
+
 @njit(**_JIT)
 def _hour(st, t):
     """`Monitor.hour`: the horizon end falls in the last bin."""
-    h = int(t // 60.0)
+    h = _hour_of(t)
     n = st.flows.shape[2]
     return h if h < n else n - 1
 
@@ -551,7 +576,7 @@ def arrive(st, p, now, env_now):
     pi, pf = st.parties_i, st.parties_f
     alt = pi[p, ALT]
     site = st.alt_site[alt]
-    st.flows[ARRIVALS, site, int(now // 60.0)] += pi[p, SIZE]
+    st.flows[ARRIVALS, site, _hour_of(now)] += pi[p, SIZE]
     pi[p, SITE] = site
     pf[p, ARRIVED] = now
     if st.site_rules[site, 0] >= 0 and _stopped(st, site, p):
@@ -616,7 +641,7 @@ def _entry_done(st, p, now, env_now):
     site = pi[p, SITE]
     if st.site_rules[site, 0] >= 0 and not _apply(st, p, site, now, False):
         return
-    h = int(now // 60.0)
+    h = _hour_of(now)
     size = pi[p, SIZE]
     st.flows[ENTRIES, site, h] += size
     wait_hours = (now - st.parties_f[p, ARRIVED]) / 60.0
@@ -642,7 +667,7 @@ def _depart(st, p, site, now):
     while i < n and shares[i] <= u:
         i += 1
     if i < n:
-        hour = int((now + _next(st, st.route_stream[c, 1 + i])) // 60.0)
+        hour = _hour_of(now + _next(st, st.route_stream[c, 1 + i]))
         if hour < st.flows.shape[2]:
             where = st.route_site[c, i]
             st.flows[DEPARTURES, site if where < 0 else where, hour] += st.parties_i[p, SIZE]
@@ -749,7 +774,7 @@ def dispatch(
     g = st.globals_
     for i in range(times.shape[0]):
         t = times[i]
-        h = min(t // 60.0, n_hours - 1.0)
+        h = min(_hour_of(t), n_hours - 1)
         size = sizes[i]
         st.origin_flows[0, origin, int(h)] += size
         p = _new_row(st)  # the model made room for the block's parties

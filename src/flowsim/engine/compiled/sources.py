@@ -169,6 +169,26 @@ def set_out(st, src, block, t0, t1, first, deters):
     return -1, 0
 
 
+#: below this many parties, an insertion sort beats numba's merge sort and its allocations
+SHORT = 48
+
+
+@njit(**_JIT)
+def stable_order(keys):
+    """``np.argsort(keys, kind="mergesort")``: the order of `keys`, ties in their order."""
+    n = keys.shape[0]
+    if n > SHORT:
+        return np.argsort(keys, kind="mergesort")
+    order = np.arange(n)
+    for i in range(1, n):
+        j, moving = i, order[i]
+        while j > 0 and keys[order[j - 1]] > keys[moving]:
+            order[j] = order[j - 1]
+            j -= 1
+        order[j] = moving
+    return order
+
+
 @njit(**_JIT)
 def _draw(g, law, a, b):
     """One draw of a balking or patience threshold (`Distribution.sample`)."""
@@ -262,7 +282,7 @@ def _set_out_source(st, src, s, n, expected, surge, t0, t1, deters):
     si, sf = src.source_i[s], src.source_f[s]
     balk = _thresholds(src, s, BALK, si[BALK_LAW], sf[BALK_A], sf[BALK_B], n)
     patience = _thresholds(src, s, PATIENCE, si[PATIENCE_LAW], sf[PATIENCE_A], sf[PATIENCE_B], n)
-    order = np.argsort(times, kind="mergesort")  # stable, as `PartySource.draw`
+    order = stable_order(times)  # as `PartySource.draw`
     profiles = np.zeros(n, np.int64)
     for a in range(counts.shape[1]):
         profiles += (counts[:, a] > 0) * (np.int64(1) << a)
