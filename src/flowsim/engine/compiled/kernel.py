@@ -758,6 +758,7 @@ def dispatch(
     origin,
     klass,
     now,
+    order,
     times,
     sizes,
     counts,
@@ -769,16 +770,20 @@ def dispatch(
     chosen,
     deters,
 ):
-    """`Model._dispatch`: count a batch's parties out and put each on its way."""
+    """`Model._dispatch`: count a batch's parties out and put each on its way.
+
+    The j-th party in order of setting out is party ``order[j]`` of the other arrays (as
+    drawn), whose choice is ``chosen[j]``.
+    """
     n_hours = st.flows.shape[2]
-    g = st.globals_
-    for i in range(times.shape[0]):
+    g, pi, pf, origin_flows = st.globals_, st.parties_i, st.parties_f, st.origin_flows
+    for j in range(order.shape[0]):
+        i = order[j]
         t = times[i]
         h = min(_hour_of(t), n_hours - 1)
         size = sizes[i]
-        st.origin_flows[0, origin, int(h)] += size
+        origin_flows[0, origin, h] += size
         p = _new_row(st)  # the model made room for the block's parties
-        pi, pf = st.parties_i, st.parties_f
         pi[p, SERIAL] = g[G_PARTIES]
         g[G_PARTIES] += 1
         pi[p, ORIGIN], pi[p, KLASS], pi[p, SIZE] = origin, klass, size
@@ -786,7 +791,7 @@ def dispatch(
         pi[p, SITE], pi[p, STATE], pi[p, STAGE], pi[p, TRIED] = -1, TRAVELLING, -1, 0
         st.counts[p, :] = counts[i]
         pf[p, BALK], pf[p, PATIENCE], pf[p, DEADLINE] = balk[i], patience[i], INF
-        alt = chosen[i]
+        alt = chosen[j]
         if deters and alt != NO_CHOICE and informed[i]:
             first = alt
             while True:  # `Model._after_deterrence`
@@ -801,7 +806,7 @@ def dispatch(
                 _send(st, p, alt, t, now)
                 continue
         if alt == NO_CHOICE:
-            st.origin_flows[1, origin, int(h)] += size
+            origin_flows[1, origin, h] += size
             _finish(st, p)
             continue
         pi[p, ALT] = alt

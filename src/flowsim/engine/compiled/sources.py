@@ -282,30 +282,25 @@ def _set_out_source(st, src, s, n, expected, surge, t0, t1, deters):
     si, sf = src.source_i[s], src.source_f[s]
     balk = _thresholds(src, s, BALK, si[BALK_LAW], sf[BALK_A], sf[BALK_B], n)
     patience = _thresholds(src, s, PATIENCE, si[PATIENCE_LAW], sf[PATIENCE_A], sf[PATIENCE_B], n)
-    order = stable_order(times)  # as `PartySource.draw`
+    order = stable_order(times)  # as `PartySource.draw`, which sorts the parties by time
     profiles = np.zeros(n, np.int64)
     for a in range(counts.shape[1]):
         profiles += (counts[:, a] > 0) * (np.int64(1) << a)
     origin, klass = si[ORIGIN_OF], si[KLASS_OF]
-    informed, is_surge, profiles, choice_u = (
-        informed[order],
-        is_surge[order],
-        profiles[order],
-        choice_u[order],
-    )
-    chosen = _choose(st, origin, klass, informed, is_surge, profiles, choice_u)
+    chosen = _choose(st, origin, klass, order, informed, is_surge, profiles, choice_u)
     dispatch(
         st,
         origin,
         klass,
         t0,
-        times[order],
-        sizes[order],
-        counts[order],
+        order,
+        times,
+        sizes,
+        counts,
         profiles,
         informed,
-        balk[order],
-        patience[order],
+        balk,
+        patience,
         is_surge,
         chosen,
         deters,
@@ -313,19 +308,20 @@ def _set_out_source(st, src, s, n, expected, surge, t0, t1, deters):
 
 
 @njit(**_JIT)
-def _choose(st, origin, klass, informed, is_surge, profiles, choice_u):
-    """`Chooser.choose`: each party's alternative, by inverting its row's cumulative weights."""
+def _choose(st, origin, klass, order, informed, is_surge, profiles, choice_u):
+    """`Chooser.choose`: the alternative of each party in `order` (its row's weights inverted)."""
     start, length = st.row_start[origin, klass], st.row_length[origin, klass]
-    chosen = np.full(informed.shape[0], NO_CHOICE, np.int64)
+    chosen = np.full(order.shape[0], NO_CHOICE, np.int64)
     if length == 0:
         return chosen
     w = st.weights
-    for j in range(informed.shape[0]):
-        kind, p = int(informed[j]) + 2 * int(is_surge[j]), profiles[j]
+    for j in range(order.shape[0]):
+        i = order[j]
+        kind, p = int(informed[i]) + 2 * int(is_surge[i]), profiles[i]
         total = 0.0
         for c in range(length):
             total += w[kind, p, start + c]
-        threshold, cumulative, local = choice_u[j] * total, 0.0, 0
+        threshold, cumulative, local = choice_u[i] * total, 0.0, 0
         for c in range(length):
             cumulative += w[kind, p, start + c]
             if cumulative <= threshold:
