@@ -128,12 +128,14 @@ class Chooser:
         nonempty = [(a, b) for bounds in self.row_bounds for a, b in bounds if b > a]
         self._row_starts = np.array([a for a, _ in nonempty], dtype=np.int64)
         self._row_lengths = np.array([b - a for a, b in nonempty], dtype=np.int64)
-        self._weights: list[list[np.ndarray]] = []
+        self._weights: list[list[np.ndarray]] | None = None
         self.flat_weights = np.zeros((4, n_profiles, self.flat_idx.size))
         self._row_indices = [[idx.tolist() for idx, _ in per_class] for per_class in self.rows]
         self._row_cache: dict[tuple[int, int, int, int], list[float]] = {}
         self._known_version = -1
         self._blocked = np.zeros_like(self._docs_ok)
+        #: [profile, row alternative]: not blocked by a policy in force (`_update_known`)
+        self._open_flat = ~self._blocked[:, self.flat_idx]
         self.deterred = np.zeros(self._docs_ok.shape)
         #: announced rules: (start, end, [profile, alternative] that the rule will block)
         self._pending: list[tuple[float, float, np.ndarray]] = []
@@ -148,9 +150,9 @@ class Chooser:
             self._update_known()
         wait_hours, usable = model.alternative_waits()
         known = self._known_waits(model.env.now, wait_hours)
-        uninformed_ok = self._docs_ok & usable
         idx = self.flat_idx
-        informed_flat = (uninformed_ok & ~self._blocked)[:, idx]
+        uninformed_flat = (self._docs_ok & usable)[:, idx]
+        informed_flat = uninformed_flat & self._open_flat
         if self._pending:
             arrival = model.env.now + self._flat_travel + 60.0 * known[idx]
             for start, end, will_block in self._pending:
@@ -160,12 +162,19 @@ class Chooser:
             row_max = np.maximum.reduceat(utility, self._row_starts, axis=1)
             utility -= np.repeat(row_max, self._row_lengths, axis=1)
         w = np.exp(utility)
-        flat = np.empty((4, uninformed_ok.shape[0], idx.size))  # [surge * 2 + informed, profile, .]
+        flat = np.empty((4, *uninformed_flat.shape))  # [surge * 2 + informed, profile, .]
         for group in (0, 1):
-            flat[2 * group] = uninformed_ok[:, idx] * w[group]
-            flat[2 * group + 1] = informed_flat * w[group]
+            np.multiply(uninformed_flat, w[group], out=flat[2 * group])
+            np.multiply(informed_flat, w[group], out=flat[2 * group + 1])
         self.flat_weights = flat  #: all rows side by side, for the compiled engine
-        self._weights = [[flat[:, :, a:b] for a, b in bounds] for bounds in self.row_bounds]
+        self._weights = None  # each row's view, made when the reference engine asks
+
+    def _row_weights(self, origin: int, klass: int) -> np.ndarray:
+        """[surge * 2 + informed, profile, alternative]: the weights of one row."""
+        if self._weights is None:
+            flat = self.flat_weights
+            self._weights = [[flat[:, :, a:b] for a, b in bounds] for bounds in self.row_bounds]
+        return self._weights[origin][klass]
 
     def _known_waits(self, now: float, wait_hours: np.ndarray) -> np.ndarray:
         """Expected waits as they were `information_delay_hours` ago (the oldest known)."""
@@ -186,6 +195,7 @@ class Chooser:
                 for r in site.rules:
                     keep *= 1.0 - r.deterrence(p)
                 self.deterred[p, a] = 1.0 - keep
+        self._open_flat = ~self._blocked[:, self.flat_idx]
         self._pending = [
             (start, end, self._will_block(site_index, rule))
             for site_index, site in enumerate(self.model.sites)
@@ -205,7 +215,7 @@ class Chooser:
     def choose(self, origin: int, klass: int, batch: PartyBatch) -> np.ndarray:
         """Alternative index chosen by each party of a batch (`NO_CHOICE` if none is open)."""
         n = batch.times.size
-        weights = self._weights[origin][klass]
+        weights = self._row_weights(origin, klass)
         if n == 0 or weights.shape[2] == 0:
             return np.full(n, NO_CHOICE)
         rows = weights[
@@ -235,7 +245,7 @@ class Chooser:
         key = (party.origin, party.klass, kind, party.profile)
         weights = self._row_cache.get(key)
         if weights is None:
-            weights = self._weights[party.origin][party.klass][kind, party.profile].tolist()
+            weights = self._row_weights(party.origin, party.klass)[kind, party.profile].tolist()
             self._row_cache[key] = weights
         alt_site, total, cumulative = self.alt_site, 0.0, []
         for a, w in zip(idx, weights, strict=True):
