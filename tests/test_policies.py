@@ -10,6 +10,7 @@ import pytest
 from builders import build, single_checkpoint
 
 import flowsim
+from flowsim.engine.rules import Rule
 from flowsim.runner import simulate
 from flowsim.scenario.loader import deep_merge
 
@@ -263,3 +264,34 @@ def test_replications_differ_from_each_other():
     out0 = simulate(build(two_borders()), seed=1, replication=0)
     out1 = simulate(build(two_borders()), seed=1, replication=1)
     assert not np.array_equal(out0.flows, out1.flows)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_what_an_informed_party_knows_of_a_rule_is_read_profile_by_profile(seed):
+    """`Rule.blocks` and `Rule.deterrence` over all profiles at once, against their definition."""
+    rng = np.random.default_rng(seed)
+    attribute = int(rng.integers(0, 5))
+    rule = Rule(
+        stops_selected=bool(rng.integers(2)),
+        modes=frozenset(rng.choice(["car", "bus", "foot"], int(rng.integers(1, 3)), replace=False))
+        if rng.integers(2)
+        else None,
+        with_mask=int(rng.integers(0, 32)) & int(rng.integers(0, 32)),
+        without_mask=int(rng.integers(0, 32)) & int(rng.integers(0, 32)),
+        attribute=attribute if rng.integers(3) else -1,
+        refuses=bool(rng.integers(2)),
+        deterrence_share=float(rng.uniform()),
+    )
+    if rule.refuses and rule.attribute < 0:
+        rule.attribute = attribute  # a refusal is always of an attribute's holders
+    profiles = np.arange(32)
+    for mode in ("car", "bus", "foot"):
+        expected = [
+            (rule.stops_selected and rule.selects(int(p), mode))
+            or (rule.refuses and bool(p >> rule.attribute & 1))
+            for p in profiles
+        ]
+        assert rule.blocks(profiles, mode).tolist() == expected
+    held = [rule.attribute >= 0 and bool(p >> rule.attribute & 1) for p in profiles]
+    expected = [rule.deterrence_share if h else 0.0 for h in held]
+    assert rule.deterrence(profiles).tolist() == expected

@@ -185,16 +185,16 @@ class Chooser:
         return history[0][1]
 
     def _update_known(self) -> None:
-        n_profiles = self._docs_ok.shape[0]
+        profiles = np.arange(self._docs_ok.shape[0])
         for a, (site_index, mode) in enumerate(zip(self.alt_site, self.alt_mode, strict=True)):
             site = self.model.sites[site_index]
-            closed = site.closures > 0
-            for p in range(n_profiles):
-                self._blocked[p, a] = closed or any(r.blocks(p, mode) for r in site.rules)
-                keep = 1.0
-                for r in site.rules:
-                    keep *= 1.0 - r.deterrence(p)
-                self.deterred[p, a] = 1.0 - keep
+            blocked = np.full(profiles.shape, site.closures > 0)
+            keep = np.ones(profiles.shape)
+            for r in site.rules:
+                blocked |= r.blocks(profiles, mode)
+                keep *= 1.0 - r.deterrence(profiles)
+            self._blocked[:, a] = blocked
+            self.deterred[:, a] = 1.0 - keep
         self._open_flat = ~self._blocked[:, self.flat_idx]
         self._pending = [
             (start, end, self._will_block(site_index, rule))
@@ -207,9 +207,10 @@ class Chooser:
     def _will_block(self, site_index: int, rule: Rule) -> np.ndarray:
         """[profile, alternative]: what an announced rule at a site will block."""
         mask = np.zeros_like(self._docs_ok)
+        profiles = np.arange(mask.shape[0])
         for a, (s, mode) in enumerate(zip(self.alt_site, self.alt_mode, strict=True)):
             if s == site_index:
-                mask[:, a] = [rule.blocks(p, mode) for p in range(mask.shape[0])]
+                mask[:, a] = rule.blocks(profiles, mode)
         return mask
 
     def choose(self, origin: int, klass: int, batch: PartyBatch) -> np.ndarray:

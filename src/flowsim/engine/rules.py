@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from flowsim.engine.traveller import Party
     from flowsim.streams import Draws
@@ -87,14 +89,18 @@ class Rule:
         party.counts[self.attribute] = 0
         return party.size if self.refuse_whole_party else held
 
-    def blocks(self, profile: int, mode: str) -> bool:
-        """Known effect: would an informed party with this profile and mode avoid the site."""
-        if self.stops_selected and self.selects(profile, mode):
-            return True
-        return self.refuses and bool(profile >> self.attribute & 1)
+    def blocks(self, profiles: np.ndarray, mode: str) -> np.ndarray:
+        """Known effect: would an informed party of each profile and this mode avoid the site."""
+        out = np.zeros(profiles.shape, dtype=bool)
+        if self.stops_selected and (self.modes is None or mode in self.modes):
+            holds_with = profiles & self.with_mask == self.with_mask
+            out |= holds_with & (profiles & self.without_mask == 0)
+        if self.refuses:
+            out |= (profiles >> self.attribute & 1).astype(bool)
+        return out
 
-    def deterrence(self, profile: int) -> float:
-        """Known effect: probability that an informed party with this profile avoids the site."""
-        if self.attribute < 0 or not profile >> self.attribute & 1:
-            return 0.0
-        return self.deterrence_share
+    def deterrence(self, profiles: np.ndarray) -> np.ndarray:
+        """Known effect: probability that an informed party of each profile avoids the site."""
+        if self.attribute < 0:
+            return np.zeros(profiles.shape)
+        return np.where(profiles >> self.attribute & 1, self.deterrence_share, 0.0)
