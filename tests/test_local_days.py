@@ -56,3 +56,15 @@ def test_every_local_day_is_in_daily_and_sums_equal_the_hourly_flows(timezone, f
         hourly = result.hourly.flows[0, m, 0]
         expected = [hourly[a:b].sum() for a, b in itertools.pairwise(edges)]
         assert daily.tolist() == expected, metric
+
+
+def test_a_zones_whole_hour_check_depends_on_the_starts_offset_not_only_its_instant():
+    """The check is cached; two clocks that start at one instant may start at other offsets."""
+    from flowsim.timebase import Clock
+
+    utc = dt.datetime(2022, 9, 1, tzinfo=dt.UTC)
+    india = utc.astimezone(dt.timezone(dt.timedelta(hours=5, minutes=30)))
+    end = utc + dt.timedelta(days=3)
+    assert Clock(utc, end) == Clock(india, end)
+    assert Clock(utc, end).whole_hour_offsets("Europe/Moscow")
+    assert not Clock(india, end).whole_hour_offsets("Europe/Moscow")

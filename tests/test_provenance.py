@@ -105,19 +105,29 @@ def test_a_run_without_figures_never_imports_matplotlib(tmp_path):
     assert done.stdout.splitlines()[-1] == "0 False", done.stderr
 
 
-@pytest.mark.parametrize("given", [None, "3"])
-def test_the_command_runs_blas_on_one_thread_unless_told_otherwise(given):
-    """Replications run in parallel as processes: a BLAS pool per process would only spin."""
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [({}, "1"), ({"OPENBLAS_NUM_THREADS": "3"}, "3"), ({"OMP_NUM_THREADS": "2"}, None)],
+)
+def test_the_command_runs_blas_on_one_thread_unless_told_otherwise(given, expected):
+    """Replications run in parallel as processes: a BLAS pool per process would only spin.
+
+    A user who set any of BLAS's thread variables keeps them all as they were.
+    """
     import os
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
-    if given:
-        env["OPENBLAS_NUM_THREADS"] = given
-    script = "import os, flowsim.cli; print(os.environ['OPENBLAS_NUM_THREADS'])"
+    from flowsim.cli import BLAS_THREADS
+
+    env = {k: v for k, v in os.environ.items() if k not in BLAS_THREADS} | given
+    script = (
+        "import os\nfrom flowsim.cli import main\n"
+        f"code = main(['check', {str(SMALL)!r}])\n"
+        "print(code, os.environ.get('OPENBLAS_NUM_THREADS'))\n"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
-    assert done.stdout.strip() == (given or "1"), done.stderr
+    assert done.stdout.splitlines()[-1] == f"0 {expected}", done.stderr
 
 
 @pytest.mark.parametrize("collecting", [True, False])

@@ -14,16 +14,12 @@ import yaml
 from flowsim.errors import ScenarioError
 from flowsim.scenario import dump_resolved, load_scenario
 from flowsim.scenario.loader import (
-    _dump,
-    _Dumper,
-    _FastDumper,
     _FastLoader,
     _Loader,
     _parse,
     _parse_with,
     load_raw,
     parse_overrides,
-    resolved_data,
     whole_number_uses,
 )
 
@@ -128,13 +124,3 @@ def test_libyaml_and_the_python_parser_read_each_scenario_alike(path):
     text = path.read_text()
     assert _parse_with(_FastLoader, text)[0] == _parse_with(_Loader, text)[0]
     assert _FastLoader.__mro__[1] is yaml.CSafeLoader  # PyYAML's wheels carry libyaml
-
-
-@pytest.mark.parametrize(
-    "path", sorted((Path(__file__).parents[1] / "scenarios").rglob("*.yaml")), ids=lambda p: p.name
-)
-def test_libyaml_and_the_python_emitter_write_each_resolved_scenario_alike(path):
-    """A fitted file records the digest of its base's resolved text: the text must not move."""
-    data = resolved_data(load_scenario(path))
-    assert _dump(data, _FastDumper) == _dump(data, _Dumper)
-    assert _FastDumper.__mro__[1] is yaml.CSafeDumper

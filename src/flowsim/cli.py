@@ -28,10 +28,8 @@ from flowsim.outputs import (
     starts_with,
 )
 
-# A replication is single-threaded and replications run in parallel as processes, so a
-# BLAS thread pool would only spin (about 0.2 s of CPU a command). A user's setting wins.
-for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_threads, "1")
+#: BLAS's thread settings: a user's, if any of them is set, wins
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 #: The formats every figure is written in.
 FORMATS = ("png", "svg")
@@ -1038,9 +1036,21 @@ def _import_libraries(args: argparse.Namespace) -> None:
         raise KeyboardInterrupt
 
 
+def _one_blas_thread() -> None:
+    """BLAS on one thread, unless the user set its threads, before numpy is first imported.
+
+    A replication is single-threaded and replications run in parallel as processes, so a
+    BLAS thread pool would only spin (about 0.2 s of CPU a command).
+    """
+    if "numpy" not in sys.modules and not any(name in os.environ for name in BLAS_THREADS):
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+        os.environ["MKL_NUM_THREADS"] = "1"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flowsim`` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    _one_blas_thread()
     args = build_parser().parse_args(argv)
     args.argv = argv  # recorded in files a command writes, e.g. fitted.yaml
     try:

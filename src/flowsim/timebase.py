@@ -81,12 +81,15 @@ class Clock:
 
     def whole_hour_offsets(self, timezone: str) -> bool:
         """True if `timezone` is a whole number of hours off the horizon start all through."""
-        return _whole_hour_offsets(self, timezone)
+        return _whole_hour_offsets(self, self.start.isoformat(), timezone)
 
 
 @cache
-def _whole_hour_offsets(clock: Clock, timezone: str) -> bool:
-    """`Clock.whole_hour_offsets`, once per horizon and zone (checkpoints share zones)."""
+def _whole_hour_offsets(clock: Clock, start_text: str, timezone: str) -> bool:
+    """`Clock.whole_hour_offsets`, once per horizon and zone (checkpoints share zones).
+
+    Clocks equal as instants may start at another offset: the start's text is in the key.
+    """
     tz = zone(timezone)
     base_offset = clock.start.utcoffset() or dt.timedelta(0)
     for h in clock.hour_starts_utc():

@@ -261,8 +261,9 @@ def advance(st, limit):
                 _done(st, other, party, t, t)
             continue
         # `Calendar._next_of`: the next party of a block's batch. Every call the arrival
-        # adds comes after this one, which therefore stays first until the next party
-        # takes its place (with the seq it would have had, pushed after them).
+        # adds comes after this one (travel times, service draws and extra minutes are
+        # not negative: the schema's bounds), which therefore stays first until the next
+        # party takes its place (with the seq it would have had, pushed after them).
         i = st.batches[other, 0]
         arrive(st, party, t, t)
         i += 1

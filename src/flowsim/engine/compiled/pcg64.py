@@ -288,14 +288,24 @@ def mismatches(n: int = 2000, seed: int = 20221021) -> list[str]:
 
 
 def check_key() -> str:
-    """What `mismatches` depends on: this module, numba, llvmlite, numpy and the processor."""
+    """What `mismatches` depends on: this module, Python, numba, llvmlite, numpy, the processor.
+
+    The processor is the one numba compiles for: the host's, unless NUMBA_CPU_NAME and
+    NUMBA_CPU_FEATURES say another.
+    """
+    import platform
+
     import llvmlite
     import llvmlite.binding as llvm
     import numba
+    from numba.core import config
 
     digest = hashlib.sha256(Path(__file__).read_bytes())
-    for part in (numba.__version__, llvmlite.__version__, np.__version__):
+    versions = (platform.python_version(), numba.__version__, llvmlite.__version__, np.__version__)
+    cpu = (
+        config.CPU_NAME or llvm.get_host_cpu_name(),
+        config.CPU_FEATURES or llvm.get_host_cpu_features().flatten(),
+    )
+    for part in (*versions, *cpu):
         digest.update(part.encode())
-    digest.update(llvm.get_host_cpu_name().encode())
-    digest.update(llvm.get_host_cpu_features().flatten().encode())
     return "draws-" + digest.hexdigest()[:20]
