@@ -97,6 +97,17 @@ def test_random_scenarios_are_identical(data, extras, seed):
     assert_identical(build(data), seed=seed, replication=seed % 3)
 
 
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=scenarios(), first_rows=st.integers(1, 64), seed=st.integers(0, 2**31 - 1))
+def test_rows_grown_and_compacted_from_a_few_change_nothing(data, first_rows, seed):
+    """The random scenarios from a handful of rows: growth, reuse and compaction all the time."""
+    from flowsim.engine.compiled import model
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(model, "FIRST_ROWS", first_rows)
+        assert_identical(build(deep_merge(data, EXTRAS)), seed=seed, replication=seed % 3)
+
+
 def test_the_compiled_engine_is_the_default_and_traces_use_the_reference(monkeypatch):
     monkeypatch.delenv("FLOWSIM_ENGINE", raising=False)
     assert select.model_class() is CompiledModel
