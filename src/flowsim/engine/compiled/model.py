@@ -432,7 +432,7 @@ class CompiledModel(Model):
         per_stage = self.stage_i[:, L.WAITING_PERSONS] + self.stage_i[:, L.BUSY_PERSONS]
         still = np.zeros(len(self.sites), np.int64)
         np.add.at(still, self.stage_i[:, L.STAGE_SITE], per_stage)
-        return Aggregates(
+        aggregates = Aggregates(
             flows=st.flows,
             wait_person_hours=st.wait_sums,
             car_entries=st.car_entries,
@@ -446,6 +446,10 @@ class CompiledModel(Model):
             events=events + int(st.globals_[L.G_CALLS]),
             trace=None,
         )
+        # The model is a web of references (views, sites, SimPy processes) that only a full
+        # collection frees; the kernels' queues and stream buffers go now.
+        self.state = None
+        return aggregates
 
     def _stage_stats(self, horizon: float) -> list[StageStats]:
         out = []
