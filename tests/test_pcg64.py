@@ -30,8 +30,9 @@ def test_a_law_drawn_differently_is_reported(monkeypatch):
 @pytest.mark.parametrize("block, part", [(0, 0), (1, 0), (5, 3), (1223, 7), (2**20, 31)])
 def test_a_position_is_the_block_streams_position(block, part):
     stream = BlockStream(make_generator(7, 2, "demand/moscow/car/time"))
-    out = np.zeros(4, np.uint64)
-    pcg64.position(pcg64.origin(stream.origin), block * BLOCK_STRIDE + part * PART_STRIDE, out)
+    by, out = np.zeros(4, np.uint64), np.zeros(4, np.uint64)
+    pcg64.jump(block * BLOCK_STRIDE + part * PART_STRIDE, by)
+    pcg64.leap(pcg64.origin(stream.origin), by, out)
     rng = stream.at(block, part)
     assert np.array_equal(out, pcg64.origin(rng.bit_generator.state))
     assert [pcg64.next_double(out) for _ in range(5)] == rng.random(5).tolist()

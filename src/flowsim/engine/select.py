@@ -3,9 +3,9 @@
 Both engines give the same outputs bit for bit (`tests/test_engine_equivalence.py`):
 the compiled one (`flowsim.engine.compiled`) where numba is installed, the reference
 one (`flowsim.engine.model`, readable Python) for traces, without numba, where numba's
-draws are not numpy's (`pcg64.mismatches`, checked once per numba, numpy and processor,
-and once per process until it passes), or when asked for
-with ``FLOWSIM_ENGINE=reference`` or ``engine="reference"``.
+draws are not numpy's (`pcg64.mismatches`, checked until it passes once for each
+Python, numba, llvmlite, numpy and processor: `pcg64.check_key`), or when asked for with
+``FLOWSIM_ENGINE=reference`` or ``engine="reference"``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def model_class(engine: str | None = None, trace: bool = False) -> type[Model]:
 
 
 def _draws_mismatches() -> list[str]:
-    """`pcg64.mismatches`, unless it passed before with this numba, numpy and processor."""
+    """`pcg64.mismatches`, unless it passed before with the same `pcg64.check_key`."""
     from flowsim.engine.compiled import cache, kernel, pcg64
 
     folder, key = cache.cache_folder(kernel.advance), pcg64.check_key()

@@ -272,7 +272,9 @@ def advance(st, limit):
             way = st.batch_parties
             seq = g[G_SEQ]
             g[G_SEQ] = seq + 1
-            _replace_first(h, g[G_CALENDAR], way[i, 0], seq, CALL_BATCH, way[i, 1], other)
+            _replace_first(  # as floats, the calendar's type: one compiled signature
+                h, g[G_CALENDAR], way[i, 0], float(seq), float(CALL_BATCH), way[i, 1], float(other)
+            )
         else:
             heap_remove_first(h, g[G_CALENDAR])
             g[G_CALENDAR] -= 1

@@ -1,13 +1,14 @@
 """numpy's PCG64 generator and the draws demand takes, compiled, position for position.
 
 A stream is a row of four uint64 (state high, state low, increment high, increment low)
-copied from the state of the numpy generator of the same name (`origin`). `position` jumps it to any
-draw of its stream, as `PCG64.advance` does, and `next_uint64`/`next_double` step it as
+copied from the state of the numpy generator of the same name (`origin`). `jump` and
+`leap` move it to any draw of its stream, as `PCG64.advance` does, and
+`next_uint64`/`next_double` step it as
 numpy does, so numba's own translations of numpy's distributions (imported from
 `numba.np.random.distributions`) give the same draws as the numpy generator would:
 `mismatches` checks every law demand uses against numpy (in `tests/test_pcg64.py`, and
-before the compiled engine is first used with a new numba, numpy or processor: numba's
-internals may change; `check_key`).
+before the compiled engine is first used with a new Python, numba, llvmlite, numpy or
+processor: numba's internals may change; `check_key`).
 """
 
 from __future__ import annotations
@@ -109,14 +110,6 @@ def leap(start, by, out):
     c_hi, c_lo = _mul128(by[2], by[3], start[2], start[3])
     out[0], out[1] = _add128(hi, lo, c_hi, c_lo)
     out[2], out[3] = start[2], start[3]
-
-
-@njit(**_JIT)
-def position(start, delta, out):
-    """`out` = the stream `start` advanced by `delta` draws, as `PCG64.advance`."""
-    by = np.empty(4, np.uint64)
-    jump(delta, by)
-    leap(start, by, out)
 
 
 @njit(**_JIT)
