@@ -52,6 +52,8 @@ def scenarios(draw):
             "attribute": draw(st.sampled_from(["visa", "man"])),
             "source": "t",
         }
+        if draw(st.booleans()):  # known to informed parties from the start
+            policies["ban"]["announced"] = "2022-09-01T00:00:00+03:00"
     if draw(st.booleans()):
         policies["screen"] = {
             "type": "exit_screening",

@@ -150,24 +150,30 @@ class Chooser:
             self._update_known()
         wait_hours, usable = model.alternative_waits()
         known = self._known_waits(model.env.now, wait_hours)
-        idx = self.flat_idx
-        uninformed_flat = (self._docs_ok & usable)[:, idx]
-        informed_flat = uninformed_flat & self._open_flat
+        open_now = self._open_flat  # [profile, row alternative]: as informed parties know it
         if self._pending:
+            idx = self.flat_idx
             arrival = model.env.now + self._flat_travel + 60.0 * known[idx]
             for start, end, will_block in self._pending:
-                informed_flat &= ~(will_block[:, idx] & (arrival >= start) & (arrival < end))
+                open_now = open_now & ~(will_block[:, idx] & (arrival >= start) & (arrival < end))
+        self.flat_weights = self._weights_of(known, usable, open_now)
+        self._weights = None  # each row's view, made when the reference engine asks
+
+    def _weights_of(self, known: np.ndarray, usable: np.ndarray, open_now: np.ndarray) -> np.ndarray:
+        """[surge * 2 + informed, profile, row alternative]: the weights, rows side by side."""
+        idx = self.flat_idx
         utility = self._flat_base - self._wait_weights * known[idx]  # [normal|surge, row alt]
         if idx.size:
             row_max = np.maximum.reduceat(utility, self._row_starts, axis=1)
             utility -= np.repeat(row_max, self._row_lengths, axis=1)
         w = np.exp(utility)
-        flat = np.empty((4, *uninformed_flat.shape))  # [surge * 2 + informed, profile, .]
+        uninformed_flat = (self._docs_ok & usable)[:, idx]
+        informed_flat = uninformed_flat & open_now
+        flat = np.empty((4, *uninformed_flat.shape))
         for group in (0, 1):
             np.multiply(uninformed_flat, w[group], out=flat[2 * group])
             np.multiply(informed_flat, w[group], out=flat[2 * group + 1])
-        self.flat_weights = flat  #: all rows side by side, for the compiled engine
-        self._weights = None  # each row's view, made when the reference engine asks
+        return flat
 
     def _row_weights(self, origin: int, klass: int) -> np.ndarray:
         """[surge * 2 + informed, profile, alternative]: the weights of one row."""

@@ -88,6 +88,9 @@ class Aggregates:
 class Model:
     """One replication of a scenario."""
 
+    #: what computes the choice weights (the compiled engine's computes them compiled)
+    chooser_class = Chooser
+
     def __init__(
         self, scenario: Scenario, seed: int, replication: int, trace: bool = False
     ) -> None:
@@ -109,7 +112,7 @@ class Model:
         self._divert_share = scenario.demand.choice.divert_share
         self._divert = self.uniform("divert")
         self._retry = self.uniform("choice/retry")
-        self.chooser = Chooser(self, self._retry)
+        self.chooser = self.chooser_class(self, self._retry)
         self._build_commitment()
         self._build_departures()
         self._sources = [

@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit
 from numba.typed import List
 
+from flowsim.engine.compiled.borrow import borrowed
 from flowsim.engine.compiled.cache import cache_folder, discard_unreadable
 from flowsim.engine.compiled.layout import (
     ALL_MODES,
@@ -218,8 +219,16 @@ def take(st, k):
 def restock(st, k, fresh):
     """Stream `k`'s buffer: the draws it has not yet given, then `fresh`."""
     pos, end = st.stream_pos[k], st.stream_end[k]
-    st.draws[k] = np.concatenate((st.draws[k][pos:end], fresh))
-    st.stream_pos[k], st.stream_end[k] = 0, st.draws[k].size
+    buffer = np.concatenate((st.draws[k][pos:end], fresh))
+    _keep(st.draw_memory, st.draws, k, buffer)
+    st.stream_pos[k], st.stream_end[k] = 0, buffer.size
+
+
+@njit(**_INLINE)
+def _keep(memory, views, i, array):
+    """Item `i` is now `array`: held by `memory`, read through a borrowed view in `views`."""
+    memory[i] = array
+    views[i] = borrowed(array)
 
 
 # --- the calendar ----------------------------------------------------------------------
@@ -339,7 +348,7 @@ def _queue_add(st, s, p):
         else:
             bigger = np.empty((2 * buf.shape[0] + 64, 2), np.int64)
             bigger[: tail - head] = buf[head:tail]
-            st.queues[s] = bigger
+            _keep(st.queue_memory, st.queues, s, bigger)
             buf = bigger
         tail -= head
         head = 0
@@ -390,7 +399,7 @@ def _deadline_push(st, s, n, deadline, seq, p, serial):
     if n == h.shape[0]:
         bigger = np.empty((2 * n + 64, 4))
         bigger[:n] = h[:n]
-        st.deadlines[s] = bigger
+        _keep(st.deadline_memory, st.deadlines, s, bigger)
         h = bigger
     h[n, 0], h[n, 1], h[n, 2], h[n, 3] = deadline, seq, p, serial
     _sift_up(h, n)
@@ -900,27 +909,22 @@ def still_waiting_minutes(st, s, horizon):
 @njit(**_JIT)
 def replace_parties(st, parties_i, parties_f, counts, free_rows, calendar):
     """Larger party and calendar arrays (the first rows copied)."""
-    st.parties_i, st.parties_f, st.counts = parties_i, parties_f, counts
-    st.free_rows, st.calendar = free_rows, calendar
+    st.parties_i, st.parties_f, st.counts = borrowed((parties_i, parties_f, counts))
+    st.free_rows, st.calendar = borrowed(free_rows), borrowed(calendar)
 
 
 @njit(**_JIT)
 def replace_blocks(st, on_way, batch_parties):
     """Larger arrays of parties on their way."""
-    st.on_way, st.batch_parties = on_way, batch_parties
-
-
-@njit(**_JIT)
-def replace_weights(st, weights):
-    """The choice weights of the latest information update."""
-    st.weights = weights
+    st.on_way, st.batch_parties = borrowed((on_way, batch_parties))
 
 
 @njit(**_JIT)
 def add_stream(st, stream_pos, stream_end):
     """A stream added after the state was built: its empty buffer, and the longer positions."""
-    st.draws.append(np.zeros(0))
-    st.stream_pos, st.stream_end = stream_pos, stream_end
+    st.draw_memory.append(np.zeros(0))
+    st.draws.append(borrowed(st.draw_memory[-1]))
+    st.stream_pos, st.stream_end = borrowed((stream_pos, stream_end))
 
 
 # --- building the state ----------------------------------------------------------------
@@ -930,12 +934,18 @@ def add_stream(st, stream_pos, stream_end):
 def new_state(arrays, n_stages, n_streams):
     """The `State` over `arrays` (an `Arrays` as a plain tuple), its lists empty."""
     queues, deadlines, draws = List(), List(), List()
+    queue_memory, deadline_memory, draw_memory = List(), List(), List()
     for _ in range(n_stages):
-        queues.append(np.zeros((64, 2), np.int64))
-        deadlines.append(np.zeros((64, 4)))
+        queue_memory.append(np.zeros((64, 2), np.int64))
+        queues.append(borrowed(queue_memory[-1]))
+        deadline_memory.append(np.zeros((64, 4)))
+        deadlines.append(borrowed(deadline_memory[-1]))
     for _ in range(n_streams):
-        draws.append(np.zeros(0))
-    return State(*arrays, queues, deadlines, draws)
+        draw_memory.append(np.zeros(0))
+        draws.append(borrowed(draw_memory[-1]))
+    return State(
+        *borrowed(arrays), queues, deadlines, draws, queue_memory, deadline_memory, draw_memory
+    )
 
 
 def _check_cache() -> None:

@@ -10,6 +10,10 @@ all parties set out), so an entry left behind by a done party never matches the 
 party in its row. Each stage's queue and deadline heap can grow inside a kernel, and
 each stream's buffer is restocked between calls, so they sit in typed lists that only
 the state holds (`kernel.new_state` builds them).
+
+The kernels read every array through a borrowed view (`borrow`), which costs no
+reference count: the model's `Arrays` keep the arrays alive, and the `*_memory` lists
+the ones the state holds alone.
 """
 
 from __future__ import annotations
@@ -138,8 +142,9 @@ class Arrays(NamedTuple):
 #: queues: per stage, int64 [capacity, 2] (party row, serial), a FIFO from QUEUE_HEAD to
 #: QUEUE_TAIL;
 #: deadlines: per stage, float64 [capacity, 4] heap of (deadline, seq, party row, serial);
-#: draws: per stream, float64 buffer of its next draws
-LISTS = ("queues", "deadlines", "draws")
+#: draws: per stream, float64 buffer of its next draws;
+#: then the same three lists' arrays themselves (the first three hold borrowed views)
+LISTS = ("queues", "deadlines", "draws", "queue_memory", "deadline_memory", "draw_memory")
 
 
 @structref.register

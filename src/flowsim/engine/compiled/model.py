@@ -18,6 +18,7 @@ import numpy as np
 from flowsim.distributions import continuous
 from flowsim.engine.checkpoint import SiteControls
 from flowsim.engine.compiled import kernel, sources
+from flowsim.engine.compiled.weights import CompiledChooser
 from flowsim.engine.compiled import layout as L
 from flowsim.engine.departures import MINUTES_PER_DAY
 from flowsim.engine.model import Aggregates, Model, StageStats, _cyclic_gc_paused
@@ -110,6 +111,8 @@ class CompiledSite(SiteControls):
 class CompiledModel(Model):
     """One replication, with the per-party work compiled; outputs equal the reference's."""
 
+    chooser_class = CompiledChooser  # its weights rewritten in place: the array the kernels read
+
     def __init__(self, scenario, seed: int, replication: int, trace: bool = False) -> None:
         if trace:
             raise ValueError("the compiled engine keeps no trace; use the reference engine")
@@ -122,7 +125,8 @@ class CompiledModel(Model):
         self.state = kernel.new_state(
             tuple(self.arrays), self.stage_i.shape[0], len(self._samplers)
         )
-        self.sources = sources.new_sources(tuple(sources.tables(self._sources, self._expected)))
+        self._tables = sources.tables(self._sources, self._expected)  # what `sources` reads
+        self.sources = sources.new_sources(tuple(self._tables))
 
     def kernel_args(self, extra_retry: int = 0) -> tuple[L.State]:
         """What every kernel entry point takes first: the state.
@@ -361,9 +365,6 @@ class CompiledModel(Model):
         kernel.alternative_waits(self.state, hours, usable)
         return hours, usable
 
-    def _choices_refreshed(self) -> None:
-        self.arrays = self.arrays._replace(weights=self.chooser.flat_weights)
-        kernel.replace_weights(self.state, self.arrays.weights)
 
     def _make_room(self, parties: int) -> None:
         """Room for `parties` more parties (the kernels never grow these arrays).

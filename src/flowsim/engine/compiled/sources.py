@@ -18,6 +18,7 @@ from numba.experimental import structref
 from flowsim.demand import PURPOSES, PartySource
 from flowsim.distributions import Distribution
 from flowsim.engine.compiled import pcg64
+from flowsim.engine.compiled.borrow import borrowed
 from flowsim.engine.compiled.kernel import _INLINE, _JIT, dispatch
 from flowsim.engine.compiled.layout import (
     G_BATCH_FILL,
@@ -76,8 +77,11 @@ structref.define_proxy(Sources, SourcesType, list(Tables._fields))
 
 @njit(**_JIT)
 def new_sources(tables):
-    """The `Sources` over `tables` (a `Tables` as a plain tuple), built where it is cached."""
-    return Sources(*tables)
+    """The `Sources` over `tables` (a `Tables` as a plain tuple), built where it is cached.
+
+    It reads them through borrowed views: the caller keeps `tables` while it uses it.
+    """
+    return Sources(*borrowed(tables))
 
 
 def _law(distribution: Distribution | None) -> tuple[int, float, float]:
