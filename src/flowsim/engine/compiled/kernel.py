@@ -206,7 +206,7 @@ def _next(st, k):
     st.stream_pos[k] = pos + 1
     if st.stream_end[k] - pos <= RESERVE:
         st.globals_[G_REFILL] = 1
-    return st.draws[k][pos]
+    return st.draws.getitem_unchecked(k)[pos]
 
 
 @njit(**_JIT)
@@ -334,13 +334,13 @@ def alternative_waits(st, hours, usable):
 
 @njit(**_JIT)
 def _deadline_due(st, s, now):
-    return st.stage_i[s, N_DEADLINES] > 0 and st.deadlines[s][0, 0] <= now
+    return st.stage_i[s, N_DEADLINES] > 0 and st.deadlines.getitem_unchecked(s)[0, 0] <= now
 
 
 @njit(**_JIT)
 def _queue_add(st, s, p):
     si = st.stage_i
-    buf = st.queues[s]
+    buf = st.queues.getitem_unchecked(s)
     head, tail = si[s, QUEUE_HEAD], si[s, QUEUE_TAIL]
     if tail == buf.shape[0]:
         if head > buf.shape[0] // 2:
@@ -395,7 +395,7 @@ def join(st, s, p, now, env_now):
 @njit(**_JIT)
 def _deadline_push(st, s, n, deadline, seq, p, serial):
     """Add (deadline, seq, party, serial) to the `n` deadlines of stage `s` (grown if full)."""
-    h = st.deadlines[s]
+    h = st.deadlines.getitem_unchecked(s)
     if n == h.shape[0]:
         bigger = np.empty((2 * n + 64, 4))
         bigger[:n] = h[:n]
@@ -429,7 +429,7 @@ def _compact_deadlines(st, s):
 def settle(st, s, now, env_now):
     """`Stage.settle`: parties whose patience ran out by `now` leave at their deadline."""
     si, sf, pi = st.stage_i, st.stage_f, st.parties_i
-    h = st.deadlines[s]  # settling only removes deadlines: the heap is not replaced
+    h = st.deadlines.getitem_unchecked(s)  # settling only removes deadlines: the heap is not replaced
     while si[s, N_DEADLINES] > 0 and h[0, 0] <= now:
         deadline, p, serial = h[0, 0], int(h[0, 2]), int(h[0, 3])
         heap_remove_first(h, si[s, N_DEADLINES])
@@ -455,7 +455,7 @@ def fill(st, s, now, env_now):
     if _deadline_due(st, s, now):
         settle(st, s, now, env_now)
     while si[s, QUEUE_HEAD] < si[s, QUEUE_TAIL] and si[s, OPEN] and si[s, BUSY] < si[s, CAPACITY]:
-        queue, head = st.queues[s], si[s, QUEUE_HEAD]
+        queue, head = st.queues.getitem_unchecked(s), si[s, QUEUE_HEAD]
         p = queue[head, 0]
         si[s, QUEUE_HEAD] = head + 1
         if not _still_waiting_here(st, s, p, queue[head, 1]):
