@@ -147,6 +147,17 @@ def _move_row(h, to, frm):
         h[to, c] = h[frm, c]
 
 
+@njit(**_INLINE)
+def _copy_rows(dst, to, src, frm, n):
+    """``dst[to:to + n] = src[frm:frm + n]``, first row first (so `to` <= `frm` may overlap).
+
+    Loops rather than a slice assignment, whose shape checks cost compile time.
+    """
+    for i in range(n):
+        for c in range(src.shape[1]):
+            dst[to + i, c] = src[frm + i, c]
+
+
 @njit(**_JIT)
 def _sift_up(h, i):
     """Row `i` moved up to its place among the rows before it."""
@@ -219,7 +230,12 @@ def take(st, k):
 def restock(st, k, fresh):
     """Stream `k`'s buffer: the draws it has not yet given, then `fresh`."""
     pos, end = st.stream_pos[k], st.stream_end[k]
-    buffer = np.concatenate((st.draws[k][pos:end], fresh))
+    old = st.draws.getitem_unchecked(k)
+    buffer = np.empty(end - pos + fresh.size)
+    for i in range(end - pos):
+        buffer[i] = old[pos + i]
+    for i in range(fresh.size):
+        buffer[end - pos + i] = fresh[i]
     _keep(st.draw_memory, st.draws, k, buffer)
     st.stream_pos[k], st.stream_end[k] = 0, buffer.size
 
@@ -344,10 +360,10 @@ def _queue_add(st, s, p):
     head, tail = si[s, QUEUE_HEAD], si[s, QUEUE_TAIL]
     if tail == buf.shape[0]:
         if head > buf.shape[0] // 2:
-            buf[: tail - head] = buf[head:tail].copy()
+            _copy_rows(buf, 0, buf, head, tail - head)
         else:
             bigger = np.empty((2 * buf.shape[0] + 64, 2), np.int64)
-            bigger[: tail - head] = buf[head:tail]
+            _copy_rows(bigger, 0, buf, head, tail - head)
             _keep(st.queue_memory, st.queues, s, bigger)
             buf = bigger
         tail -= head
@@ -398,7 +414,7 @@ def _deadline_push(st, s, n, deadline, seq, p, serial):
     h = st.deadlines.getitem_unchecked(s)
     if n == h.shape[0]:
         bigger = np.empty((2 * n + 64, 4))
-        bigger[:n] = h[:n]
+        _copy_rows(bigger, 0, h, 0, n)
         _keep(st.deadline_memory, st.deadlines, s, bigger)
         h = bigger
     h[n, 0], h[n, 1], h[n, 2], h[n, 3] = deadline, seq, p, serial
@@ -415,11 +431,11 @@ def _still_waiting_here(st, s, p, serial):
 @njit(**_JIT)
 def _compact_deadlines(st, s):
     """`Stage._compact_deadlines`: drop the deadlines of parties no longer waiting here."""
-    h, n = st.deadlines[s], st.stage_i[s, N_DEADLINES]
+    h, n = st.deadlines.getitem_unchecked(s), st.stage_i[s, N_DEADLINES]
     kept = 0
     for i in range(n):
         if _still_waiting_here(st, s, int(h[i, 2]), int(h[i, 3])):
-            h[kept, :] = h[i, :]
+            _move_row(h, kept, i)
             _sift_up(h, kept)  # the kept rows, rebuilt as a heap in place
             kept += 1
     st.stage_i[s, N_DEADLINES] = kept
@@ -801,7 +817,8 @@ def dispatch(
         pi[p, ORIGIN], pi[p, KLASS], pi[p, SIZE] = origin, klass, size
         pi[p, PROFILE], pi[p, INFORMED], pi[p, SURGE] = profiles[i], informed[i], surge[i]
         pi[p, SITE], pi[p, STATE], pi[p, STAGE], pi[p, TRIED] = -1, TRAVELLING, -1, 0
-        st.counts[p, :] = counts[i]
+        for a in range(counts.shape[1]):
+            st.counts[p, a] = counts[i, a]
         pf[p, BALK], pf[p, PATIENCE], pf[p, DEADLINE] = balk[i], patience[i], INF
         alt = chosen[j]
         if deters and alt != NO_CHOICE and informed[i]:
@@ -843,7 +860,7 @@ def launch(st):
     start = g[G_BATCH_FILL]
     rows = st.batch_parties
     for j in range(n):
-        rows[start + j, :] = way[order[j], :]
+        _copy_rows(rows, start + j, way, order[j], 1)
     b = g[G_BATCHES]
     st.batches[b, 0], st.batches[b, 1] = start, start + n
     g[G_BATCHES] = b + 1
@@ -894,7 +911,7 @@ def in_transit(st):
 def still_waiting_minutes(st, s, horizon):
     """Minutes waited so far by the parties still in the queue of stage `s`."""
     total = 0.0
-    buf = st.queues[s]
+    buf = st.queues.getitem_unchecked(s)
     pf = st.parties_f
     for i in range(st.stage_i[s, QUEUE_HEAD], st.stage_i[s, QUEUE_TAIL]):
         p = buf[i, 0]
@@ -922,8 +939,9 @@ def replace_blocks(st, on_way, batch_parties):
 @njit(**_JIT)
 def add_stream(st, stream_pos, stream_end):
     """A stream added after the state was built: its empty buffer, and the longer positions."""
-    st.draw_memory.append(np.zeros(0))
-    st.draws.append(borrowed(st.draw_memory[-1]))
+    buffer = np.zeros(0)
+    st.draw_memory.append(buffer)
+    st.draws.append(borrowed(buffer))
     st.stream_pos, st.stream_end = borrowed((stream_pos, stream_end))
 
 
@@ -936,13 +954,16 @@ def new_state(arrays, n_stages, n_streams):
     queues, deadlines, draws = List(), List(), List()
     queue_memory, deadline_memory, draw_memory = List(), List(), List()
     for _ in range(n_stages):
-        queue_memory.append(np.zeros((64, 2), np.int64))
-        queues.append(borrowed(queue_memory[-1]))
-        deadline_memory.append(np.zeros((64, 4)))
-        deadlines.append(borrowed(deadline_memory[-1]))
+        queue = np.zeros((64, 2), np.int64)
+        queue_memory.append(queue)
+        queues.append(borrowed(queue))
+        heap = np.zeros((64, 4))
+        deadline_memory.append(heap)
+        deadlines.append(borrowed(heap))
     for _ in range(n_streams):
-        draw_memory.append(np.zeros(0))
-        draws.append(borrowed(draw_memory[-1]))
+        buffer = np.zeros(0)
+        draw_memory.append(buffer)
+        draws.append(borrowed(buffer))
     return State(
         *borrowed(arrays), queues, deadlines, draws, queue_memory, deadline_memory, draw_memory
     )

@@ -288,8 +288,10 @@ def _set_out_source(st, src, s, n, expected, surge, t0, t1, deters):
     patience = _thresholds(src, s, PATIENCE, si[PATIENCE_LAW], sf[PATIENCE_A], sf[PATIENCE_B], n)
     order = stable_order(times)  # as `PartySource.draw`, which sorts the parties by time
     profiles = np.zeros(n, np.int64)
-    for a in range(counts.shape[1]):
-        profiles += (counts[:, a] > 0) * (np.int64(1) << a)
+    for i in range(n):
+        for a in range(counts.shape[1]):
+            if counts[i, a] > 0:
+                profiles[i] |= np.int64(1) << a
     origin, klass = si[ORIGIN_OF], si[KLASS_OF]
     chosen = _choose(st, origin, klass, order, informed, is_surge, profiles, choice_u)
     dispatch(
