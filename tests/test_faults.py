@@ -42,6 +42,15 @@ STARTED = (
 )
 
 
+def _sigint_default() -> None:
+    """In a child, SIGINT as in a terminal even if this run inherited it ignored.
+
+    A shell starts background commands (``make test &``, CI runners) with SIGINT ignored,
+    and a Python started so never turns SIGINT into KeyboardInterrupt.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(out: Path, marker: Path) -> subprocess.Popen:
     """`RUN` into `out`, returned once its libraries are imported (`marker` exists)."""
     proc = subprocess.Popen(
@@ -49,6 +58,7 @@ def start(out: Path, marker: Path) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_sigint_default,
     )
     deadline = time.monotonic() + 60
     while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -134,6 +144,7 @@ def drive(point: str, sig: signal.Signals, argv: list[str], k: int = 1, group: b
         text=True,
         timeout=120,
         start_new_session=group,
+        preexec_fn=_sigint_default,
     )
 
 
@@ -610,6 +621,7 @@ def test_ctrl_c_while_libraries_are_imported_is_exit_130_and_one_line(tmp_path, 
         capture_output=True,
         text=True,
         timeout=120,
+        preexec_fn=_sigint_default,
     )
     assert done.returncode == 130, done.stderr
     assert one_line(done.stderr) == interrupted(out, written=False)
