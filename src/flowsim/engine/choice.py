@@ -159,7 +159,9 @@ class Chooser:
         self.flat_weights = self._weights_of(known, usable, open_now)
         self._weights = None  # each row's view, made when the reference engine asks
 
-    def _weights_of(self, known: np.ndarray, usable: np.ndarray, open_now: np.ndarray) -> np.ndarray:
+    def _weights_of(
+        self, known: np.ndarray, usable: np.ndarray, open_now: np.ndarray
+    ) -> np.ndarray:
         """[surge * 2 + informed, profile, row alternative]: the weights, rows side by side."""
         idx = self.flat_idx
         utility = self._flat_base - self._wait_weights * known[idx]  # [normal|surge, row alt]

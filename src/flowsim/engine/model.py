@@ -257,7 +257,6 @@ class Model:
         b = round(now / self._block_minutes)
         end = min(now + self._block_minutes, self.horizon)
         self.chooser.refresh()
-        self._choices_refreshed()
         self._set_out(b, now, end)
         if end < self.horizon:
             self._call(end, self._block, urgent=False)
@@ -291,9 +290,6 @@ class Model:
             wait = exit_stage.expected_wait_minutes() + entry_stage.expected_wait_minutes()
             wait_hours[a] = wait / 60.0 if usable[a] else 0.0
         return wait_hours, usable
-
-    def _choices_refreshed(self) -> None:
-        """Choice weights were recomputed (the compiled engine copies them)."""
 
     def _set_off(self, on_way: _OnTheirWay) -> None:
         """The block's parties, in order of arrival, as one batch of calls."""

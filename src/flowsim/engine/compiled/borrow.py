@@ -29,7 +29,9 @@ def borrowed(typingctx, arrays):
     """A borrowed view of an array, or a tuple of borrowed views of a tuple of arrays."""
     if isinstance(arrays, types.Array):
         return arrays(arrays), lambda c, b, sig, args: _view(c, b, arrays, args[0])
-    if not (isinstance(arrays, types.BaseTuple) and all(isinstance(t, types.Array) for t in arrays)):
+    if not isinstance(arrays, types.BaseTuple) or not all(
+        isinstance(t, types.Array) for t in arrays
+    ):
         raise TypingError(f"borrowed() takes an array or a tuple of arrays, not {arrays}")
 
     def codegen(context, builder, signature, args):

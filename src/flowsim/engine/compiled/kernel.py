@@ -445,7 +445,7 @@ def _compact_deadlines(st, s):
 def settle(st, s, now, env_now):
     """`Stage.settle`: parties whose patience ran out by `now` leave at their deadline."""
     si, sf, pi = st.stage_i, st.stage_f, st.parties_i
-    h = st.deadlines.getitem_unchecked(s)  # settling only removes deadlines: the heap is not replaced
+    h = st.deadlines.getitem_unchecked(s)  # settling only removes deadlines: the same heap
     while si[s, N_DEADLINES] > 0 and h[0, 0] <= now:
         deadline, p, serial = h[0, 0], int(h[0, 2]), int(h[0, 3])
         heap_remove_first(h, si[s, N_DEADLINES])

@@ -18,8 +18,8 @@ import numpy as np
 from flowsim.distributions import continuous
 from flowsim.engine.checkpoint import SiteControls
 from flowsim.engine.compiled import kernel, sources
-from flowsim.engine.compiled.weights import CompiledChooser
 from flowsim.engine.compiled import layout as L
+from flowsim.engine.compiled.weights import CompiledChooser
 from flowsim.engine.departures import MINUTES_PER_DAY
 from flowsim.engine.model import Aggregates, Model, StageStats, _cyclic_gc_paused
 from flowsim.engine.rules import Rule
@@ -178,11 +178,12 @@ class CompiledModel(Model):
         if hasattr(self, "state"):  # a policy's stream, installed after the model was built
             self.arrays.globals_[L.G_REFILL] = 1
             empty = np.zeros(1, np.int64)
-            self.arrays = self.arrays._replace(
+            arrays = self.arrays._replace(
                 stream_pos=np.concatenate([self.arrays.stream_pos, empty]),
                 stream_end=np.concatenate([self.arrays.stream_end, empty]),
             )
-            kernel.add_stream(self.state, self.arrays.stream_pos, self.arrays.stream_end)
+            kernel.add_stream(self.state, arrays.stream_pos, arrays.stream_end)
+            self.arrays = arrays  # the old positions are freed once the state reads these
         return len(self._samplers) - 1
 
     def _build_sites(self) -> None:
@@ -365,7 +366,6 @@ class CompiledModel(Model):
         kernel.alternative_waits(self.state, hours, usable)
         return hours, usable
 
-
     def _make_room(self, parties: int) -> None:
         """Room for `parties` more parties (the kernels never grow these arrays).
 
@@ -388,13 +388,14 @@ class CompiledModel(Model):
             need = g[L.G_BATCH_FILL] + g[L.G_ON_WAY] + parties
             if 2 * need > st.batch_parties.shape[0]:
                 grown["batch_parties"] = _grown(st.batch_parties, 2 * need)
-        if grown:
-            st = self.arrays = st._replace(**grown)
+        if grown:  # the state reads the new arrays before the old ones may be freed
+            st = st._replace(**grown)
             if "parties_i" in grown:
                 kernel.replace_parties(
                     self.state, st.parties_i, st.parties_f, st.counts, st.free_rows, st.calendar
                 )
             kernel.replace_blocks(self.state, st.on_way, st.batch_parties)
+            self.arrays = st
 
     def _set_out(self, b: int, now: float, end: float) -> None:
         source = 0

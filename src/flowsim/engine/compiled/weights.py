@@ -50,7 +50,9 @@ def masked_weights(docs_ok, usable, idx, open_now, w, out):
 class CompiledChooser(Chooser):
     """The reference `Chooser`, its weights computed by the kernels above."""
 
-    def _weights_of(self, known: np.ndarray, usable: np.ndarray, open_now: np.ndarray) -> np.ndarray:
+    def _weights_of(
+        self, known: np.ndarray, usable: np.ndarray, open_now: np.ndarray
+    ) -> np.ndarray:
         idx = self.flat_idx
         utility = np.empty((self._flat_base.shape[0], idx.size))
         relative_utilities(
