@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,31 @@ def test_compiled_rows_follow_the_parties_under_way_not_all_who_passed():
     # (a worker's memory grew by ~20 MB a replication), but the kernels' queues and
     # stream buffers are let go when the run ends.
     assert model.state is None
+
+
+def test_a_replication_lets_go_of_its_model_when_it_returns(monkeypatch):
+    """`simulate` discards the model: the compiled engine's arrays go at once.
+
+    The model's views, sites and processes refer to it, so without `Model.discard` it
+    would wait for the cyclic collector (a worker's memory grew from 300 to 370 MiB over
+    20 replications of the history; 222 MiB flat with it). With the collector off here,
+    only reference counting can free it.
+    """
+    from flowsim import runner
+    from flowsim.engine.compiled.model import CompiledModel
+
+    held = []
+
+    class Watched(CompiledModel):
+        def run(self):
+            held.append(weakref.ref(self.monitor))
+            return super().run()
+
+    monkeypatch.setattr(runner, "model_class", lambda engine, trace: Watched)
+    scenario = flowsim.load_scenario(SMALL)
+    gc.disable()
+    try:
+        out = runner.simulate(scenario, scenario.seed, 0)
+        assert held[0]() is None and out.flows.sum() > 0
+    finally:
+        gc.enable()

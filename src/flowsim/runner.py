@@ -46,8 +46,11 @@ def simulate(
     """
     scenario = with_values(scenario, values)
     model = model_class(engine, trace)(scenario, seed, replication, trace=trace)
-    install_all(scenario, model)
-    return model.run()
+    try:
+        install_all(scenario, model)
+        return model.run()
+    finally:
+        model.discard()
 
 
 def git_commit() -> str:

@@ -403,6 +403,15 @@ class Model:
             for m in range(len(STOCK_METRICS)):
                 stocks[m, site.index, index] = values[m]
 
+    def discard(self) -> None:
+        """Let go of everything the model holds now, not at the next full collection.
+
+        A model is a web of references (sites, stages, SimPy processes, the chooser) that
+        only a full collection frees, so a process running replication after replication
+        would hold several models' arrays at once. The model is unusable afterwards.
+        """
+        self.__dict__.clear()
+
     def run(self) -> Aggregates:
         """Run to the end of the horizon and return the aggregates."""
         env, horizon = self.env, self.horizon
