@@ -189,6 +189,38 @@ def test_a_cache_file_found_readable_is_read_again_only_once_it_changes(tmp_path
     assert read == [data.name] * 3
 
 
+def test_files_of_a_past_source_are_deleted_and_the_present_ones_kept(tmp_path):
+    def index(name, stamp, version="0.68"):
+        (tmp_path / f"{name}.nbi").write_bytes(pickle.dumps(version) + pickle.dumps((stamp, {})))
+        (tmp_path / f"{name}.1.nbc").write_bytes(pickle.dumps(("library", "bytes")))
+
+    index("kernel.advance-300.py311", "now")  # the present source
+    index("kernel.advance-268.py311", "before")  # a past one, at another line
+    index("kernel.fill-400.py311", "before")
+    index("sources.set_out-150.py311", "before")  # another module's: not judged here
+    index("kernel.join-500.py311", "before", version="0.59")  # another numba's
+    (tmp_path / "kernel.settle-9.py311.nbi").write_bytes(b"garbage")  # unreadable
+    gone = cache.discard_stale(tmp_path, "kernel", "now", "0.68")
+    assert sorted(p.name for p in gone) == [
+        "kernel.advance-268.py311.1.nbc",
+        "kernel.advance-268.py311.nbi",
+        "kernel.fill-400.py311.1.nbc",
+        "kernel.fill-400.py311.nbi",
+    ]
+    assert len(list(tmp_path.iterdir())) == 7
+
+
+def test_no_present_kernel_is_taken_for_stale():
+    """After the kernels ran, discarding stale files leaves every loaded kernel's index."""
+    from flowsim.engine.compiled import sources
+
+    simulate_small = load_scenario(ROOT / "tests" / "scenarios" / "small.yaml")
+    run(CompiledModel, simulate_small, 1, 0)
+    for dispatcher in (kernel.advance, kernel.launch, sources.set_out):
+        assert cache.discard_stale_kernels(dispatcher) == []
+        assert Path(dispatcher._cache._cache_file._index_path).is_file()
+
+
 def test_the_kernels_cache_folder_is_found():
     folder = cache_folder(kernel.advance)
     assert folder is not None and folder.is_dir()

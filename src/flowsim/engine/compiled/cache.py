@@ -7,12 +7,16 @@ first kernel is used, every file that does not unpickle is deleted, and numba
 compiles those kernels again. A file found readable is listed (with its size and
 modification time) in `VERIFIED` beside it and not read again until it changes.
 The folder also records that this machine's kernels passed the draws check
-(`passed`, `record_pass`), so a process does not repeat it.
+(`passed`, `record_pass`), so a process does not repeat it. numba compiles a kernel
+again when its module's source changes, under a name that carries the kernel's line,
+and never deletes the files of the old source; `discard_stale` does, so edits and
+upgrades do not pile up past versions.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import io
 import json
 import os
@@ -60,6 +64,50 @@ def discard_unreadable(folder: Path) -> list[Path]:
     if found != known:
         _write_atomically(folder / VERIFIED, json.dumps(found, sort_keys=True))
     return gone
+
+
+def discard_stale(folder: Path, module: str, stamp: object, numba_version: str) -> list[Path]:
+    """Delete the files of `module`'s kernels compiled from another version of its source.
+
+    An index (``<module>.<kernel>-<line>.py<version>.nbi``) that this numba wrote with a
+    source stamp other than `stamp` (numba's stamp of the source now) is never read
+    again, nor are its data files; those are deleted. Files another numba wrote, or that
+    do not unpickle (`discard_unreadable`'s business), are left alone.
+    """
+    gone = []
+    for index in sorted(folder.glob(f"{glob.escape(module)}.*.nbi")):
+        written = _index_stamp(index, numba_version)
+        if written is None or written == stamp:
+            continue
+        base = glob.escape(index.name[: -len("nbi")])  # the data files: <base><n>.nbc
+        for path in [index, *sorted(folder.glob(f"{base}*.nbc"))]:
+            with contextlib.suppress(OSError):
+                path.unlink()
+                gone.append(path)
+    return gone
+
+
+def _index_stamp(index: Path, numba_version: str) -> object | None:
+    """The source stamp in a numba index, or None if another numba wrote it or it is unreadable."""
+    try:
+        stream = io.BytesIO(index.read_bytes())
+        if pickle.load(stream) != numba_version:
+            return None
+        stamp, _ = pickle.loads(stream.read())
+    except Exception:  # any failure to unpickle: not ours to judge here
+        return None
+    return stamp
+
+
+def discard_stale_kernels(dispatcher) -> list[Path]:
+    """`discard_stale` for the module of a cached compiled function (nothing if not cached)."""
+    import numba
+
+    folder, impl = cache_folder(dispatcher), getattr(dispatcher._cache, "_impl", None)
+    if folder is None or impl is None or not folder.is_dir():
+        return []
+    module = dispatcher.py_func.__module__.rsplit(".", 1)[-1]
+    return discard_stale(folder, module, impl.locator.get_source_stamp(), numba.__version__)
 
 
 def _verified(folder: Path) -> dict[str, list[int]]:

@@ -17,8 +17,9 @@ import numpy as np
 
 from flowsim.distributions import continuous
 from flowsim.engine.checkpoint import SiteControls
-from flowsim.engine.compiled import kernel, sources
+from flowsim.engine.compiled import kernel, pcg64, sources, weights
 from flowsim.engine.compiled import layout as L
+from flowsim.engine.compiled.cache import discard_stale_kernels
 from flowsim.engine.compiled.weights import CompiledChooser
 from flowsim.engine.departures import MINUTES_PER_DAY
 from flowsim.engine.model import Aggregates, Model, StageStats, _cyclic_gc_paused
@@ -497,3 +498,12 @@ def _grown(array: np.ndarray, rows: int) -> np.ndarray:
     out = np.zeros((rows, *array.shape[1:]), array.dtype)
     out[: array.shape[0]] = array
     return out
+
+
+def _discard_stale_kernels() -> None:
+    """Delete the cache files of past versions of the kernels' modules (numba keeps them)."""
+    for one in (kernel.advance, sources.set_out, pcg64.next_double, weights.masked_weights):
+        discard_stale_kernels(one)  # one kernel of each module names the module
+
+
+_discard_stale_kernels()
