@@ -224,3 +224,17 @@ def test_no_present_kernel_is_taken_for_stale():
 def test_the_kernels_cache_folder_is_found():
     folder = cache_folder(kernel.advance)
     assert folder is not None and folder.is_dir()
+
+
+def test_a_numba_that_names_its_cache_otherwise_leaves_past_versions_in_place():
+    class Cache:  # numba's private names changed: a folder, but no locator where it was
+        _cache_path = str(cache_folder(kernel.advance))
+        _impl = object()
+
+    class Renamed:
+        _cache = Cache()
+        py_func = kernel.advance.py_func
+
+    before = sorted(cache_folder(kernel.advance).iterdir())
+    assert cache.discard_stale_kernels(Renamed()) == []
+    assert sorted(cache_folder(kernel.advance).iterdir()) == before

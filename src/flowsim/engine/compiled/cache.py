@@ -100,14 +100,20 @@ def _index_stamp(index: Path, numba_version: str) -> object | None:
 
 
 def discard_stale_kernels(dispatcher) -> list[Path]:
-    """`discard_stale` for the module of a cached compiled function (nothing if not cached)."""
+    """`discard_stale` for the module of a cached compiled function.
+
+    Nothing if it is not cached, or if numba no longer names its cache's parts as read
+    here (private names): then past versions stay, as numba itself leaves them.
+    """
     import numba
 
-    folder, impl = cache_folder(dispatcher), getattr(dispatcher._cache, "_impl", None)
-    if folder is None or impl is None or not folder.is_dir():
+    folder = cache_folder(dispatcher)
+    impl = getattr(getattr(dispatcher, "_cache", None), "_impl", None)
+    locator = getattr(impl, "locator", None)
+    if folder is None or not folder.is_dir() or not hasattr(locator, "get_source_stamp"):
         return []
     module = dispatcher.py_func.__module__.rsplit(".", 1)[-1]
-    return discard_stale(folder, module, impl.locator.get_source_stamp(), numba.__version__)
+    return discard_stale(folder, module, locator.get_source_stamp(), numba.__version__)
 
 
 def _verified(folder: Path) -> dict[str, list[int]]:
