@@ -214,8 +214,8 @@ def test_no_present_kernel_is_taken_for_stale():
     """After the kernels ran, discarding stale files leaves every loaded kernel's index."""
     from flowsim.engine.compiled import sources
 
-    simulate_small = load_scenario(ROOT / "tests" / "scenarios" / "small.yaml")
-    run(CompiledModel, simulate_small, 1, 0)
+    small = load_scenario(ROOT / "tests" / "scenarios" / "small.yaml")
+    run(CompiledModel, small, 1, 0)
     for dispatcher in (kernel.advance, kernel.launch, sources.set_out):
         assert cache.discard_stale_kernels(dispatcher) == []
         assert Path(dispatcher._cache._cache_file._index_path).is_file()

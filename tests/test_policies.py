@@ -286,11 +286,17 @@ def test_what_an_informed_party_knows_of_a_rule_is_read_profile_by_profile(seed)
         rule.attribute = attribute  # a refusal is always of an attribute's holders
     profiles = np.arange(32)
     for mode in ("car", "bus", "foot"):
-        expected = [
-            (rule.stops_selected and rule.selects(int(p), mode))
-            or (rule.refuses and bool(p >> rule.attribute & 1))
-            for p in profiles
+        selected = [
+            (rule.modes is None or mode in rule.modes)
+            and p & rule.with_mask == rule.with_mask
+            and not p & rule.without_mask
+            for p in profiles.tolist()
         ]
+        expected = [
+            (rule.stops_selected and s) or (rule.refuses and bool(p >> rule.attribute & 1))
+            for s, p in zip(selected, profiles.tolist(), strict=True)
+        ]
+        assert [bool(rule.selects(p, mode)) for p in profiles.tolist()] == selected
         assert rule.blocks(profiles, mode).tolist() == expected
     held = [rule.attribute >= 0 and bool(p >> rule.attribute & 1) for p in profiles]
     expected = [rule.deterrence_share if h else 0.0 for h in held]

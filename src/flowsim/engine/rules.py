@@ -49,13 +49,11 @@ class Rule:
     #: the rule's own U(0, 1) stream (`Model.uniform`), if it draws
     uniform: Draws | None = None
 
-    def selects(self, profile: int, mode: str) -> bool:
-        """Whether the access effect selects a party of this profile and mode."""
-        return (
-            (self.modes is None or mode in self.modes)
-            and profile & self.with_mask == self.with_mask
-            and not profile & self.without_mask
-        )
+    def selects(self, profile: int | np.ndarray, mode: str) -> bool | np.ndarray:
+        """Whether the access effect selects a party of this mode and profile (or of each)."""
+        if self.modes is not None and mode not in self.modes:
+            return False
+        return (profile & self.with_mask == self.with_mask) & (profile & self.without_mask == 0)
 
     def stops(self, party: Party, now: float) -> bool:
         """Access: True if an upstream authority stops the party before the checkpoint."""
@@ -92,9 +90,8 @@ class Rule:
     def blocks(self, profiles: np.ndarray, mode: str) -> np.ndarray:
         """Known effect: would an informed party of each profile and this mode avoid the site."""
         out = np.zeros(profiles.shape, dtype=bool)
-        if self.stops_selected and (self.modes is None or mode in self.modes):
-            holds_with = profiles & self.with_mask == self.with_mask
-            out |= holds_with & (profiles & self.without_mask == 0)
+        if self.stops_selected:
+            out |= self.selects(profiles, mode)
         if self.refuses:
             out |= (profiles >> self.attribute & 1).astype(bool)
         return out
